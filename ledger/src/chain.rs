@@ -1,0 +1,457 @@
+//! Blocks as state transitions: genesis, executing a proposed or synced
+//! block, and building a block from candidate transactions.
+//!
+//! [`execute_block`] is a function of the committed state and the block: it
+//! returns the writes that commit it and the new tip, or the first reason
+//! the block is invalid. Nothing is written until the caller commits.
+
+use rayon::prelude::*;
+
+use crate::block::{Block, Header, MAX_BLOCK_TXS};
+use crate::error::TxError;
+use crate::exec::{ExecError, Executor};
+use crate::genesis::{Genesis, GenesisError};
+use crate::hex::{Hash, PublicKey};
+use crate::json::{self, EncodeError};
+use crate::kinds::{OrgRole, OrgStatus};
+use crate::kv::{KvError, KvRead, Write};
+use crate::merkle;
+use crate::overlay::encode_record;
+use crate::records::{ChainTip, OrgRecord};
+use crate::schema::{self, Key};
+use crate::tx::Transaction;
+use crate::validate;
+
+/// Why a block cannot follow the tip.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BlockError {
+    /// Another network's block.
+    #[error("block is for chain {got:?}, this is {expected:?}")]
+    WrongChain {
+        /// This chain.
+        expected: String,
+        /// The block's.
+        got: String,
+    },
+    /// Not the next height.
+    #[error("block height {got}, expected {expected}")]
+    WrongHeight {
+        /// Next height.
+        expected: u64,
+        /// Given.
+        got: u64,
+    },
+    /// Does not link to the tip.
+    #[error("block {height} prev_hash {got}, expected {expected}")]
+    PrevHashMismatch {
+        /// Height.
+        height: u64,
+        /// The tip's hash.
+        expected: Hash,
+        /// Given.
+        got: Hash,
+    },
+    /// Time did not move forward.
+    #[error("block {height} time {got} is not after the previous block's {prev}")]
+    TimeNotIncreasing {
+        /// Height.
+        height: u64,
+        /// Previous time.
+        prev: u64,
+        /// Given.
+        got: u64,
+    },
+    /// Too many transactions.
+    #[error("block has {0} transactions, the limit is {MAX_BLOCK_TXS}")]
+    TooManyTxs(usize),
+    /// A header field disagrees with the block's content or the state.
+    #[error("block {height} header field {field}: header says {header}, computed {computed}")]
+    HeaderMismatch {
+        /// Height.
+        height: u64,
+        /// Field name.
+        field: &'static str,
+        /// The header's value.
+        header: String,
+        /// The computed value.
+        computed: String,
+    },
+    /// The proposer is not a validator.
+    #[error("block {height} proposer {proposer} is not a validator")]
+    UnknownProposer {
+        /// Height.
+        height: u64,
+        /// Key.
+        proposer: PublicKey,
+    },
+    /// A transaction is invalid.
+    #[error("block {height} transaction {index} ({tx_id}) is invalid: {error}")]
+    InvalidTx {
+        /// Height.
+        height: u64,
+        /// Position.
+        index: usize,
+        /// Id.
+        tx_id: Hash,
+        /// Why.
+        error: TxError,
+    },
+    /// State could not be read.
+    #[error("block {height}: {error}")]
+    Storage {
+        /// Height.
+        height: u64,
+        /// The failure.
+        error: KvError,
+    },
+    /// Encoding failed.
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+}
+
+impl BlockError {
+    /// Stable error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            BlockError::WrongChain { .. } => "wrong_chain",
+            BlockError::WrongHeight { .. } => "wrong_height",
+            BlockError::PrevHashMismatch { .. } => "prev_hash_mismatch",
+            BlockError::TimeNotIncreasing { .. } => "time_not_increasing",
+            BlockError::TooManyTxs(_) => "too_many_txs",
+            BlockError::HeaderMismatch { .. } => "header_mismatch",
+            BlockError::UnknownProposer { .. } => "unknown_proposer",
+            BlockError::InvalidTx { .. } => "invalid_tx",
+            BlockError::Storage { .. } => "storage",
+            BlockError::Encode(_) => "encoding_failed",
+        }
+    }
+}
+
+/// A block executed against the tip, ready to commit.
+#[derive(Debug, Clone)]
+pub struct BlockEffects {
+    /// The header.
+    pub header: Header,
+    /// Its hash.
+    pub block_hash: Hash,
+    /// The tip after this block.
+    pub tip: ChainTip,
+    /// Every write that commits it (state, indexes, log nodes, header,
+    /// tx ids, transactions, tip), except the commit certificate.
+    pub writes: Vec<Write>,
+}
+
+/// The state before the first block: the genesis regulators, the first
+/// validator set, and the tip that block 1 builds on.
+pub fn genesis_writes(g: &Genesis) -> Result<(Vec<Write>, ChainTip), GenesisError> {
+    g.check()?;
+    let set = g.validator_set()?;
+    let mut w: Vec<Write> = Vec::new();
+    for r in &g.regulators {
+        let mut keys = r.keys.clone();
+        keys.sort();
+        for k in &keys {
+            w.push((
+                Key::new(schema::KEY_OWNER).raw(k.as_bytes()).build(),
+                Some(encode_record(&r.org_id)),
+            ));
+        }
+        w.push((
+            Key::new(schema::ORG).id(r.org_id.as_str()).build(),
+            Some(encode_record(&OrgRecord {
+                org_id: r.org_id.clone(),
+                name: r.name.clone(),
+                role: OrgRole::Regulator,
+                public_fundraising: false,
+                region: r.region.clone(),
+                status: OrgStatus::Active,
+                keys,
+                registered_height: 0,
+                registered_tx: None,
+            })),
+        ));
+    }
+    w.push((
+        Key::new(schema::VALIDATORS).u64(1).build(),
+        Some(encode_record(&set)),
+    ));
+    w.push((schema::META_GENESIS.to_vec(), Some(json::canonical(g)?)));
+    let tip = ChainTip {
+        chain_id: g.chain_id.clone(),
+        height: 0,
+        time: g.genesis_time,
+        block_hash: g.hash()?,
+        log: merkle::Frontier::default(),
+        next_validators: set,
+    };
+    w.push((schema::META_TIP.to_vec(), Some(encode_record(&tip))));
+    Ok((w, tip))
+}
+
+fn storage(height: u64) -> impl Fn(KvError) -> BlockError {
+    move |error| BlockError::Storage { height, error }
+}
+
+/// Runs the stateless checks of every transaction in parallel; the first
+/// failure in block order wins, so every node reports the same one.
+fn check_all_stateless(txs: &[Transaction], chain_id: &str) -> Vec<Result<(), TxError>> {
+    txs.par_iter()
+        .map(|tx| validate::check_stateless(tx, chain_id))
+        .collect()
+}
+
+struct Assembled {
+    header: Header,
+    block_hash: Hash,
+    tip: ChainTip,
+    writes: Vec<Write>,
+}
+
+/// Computes the header of the transactions executed by `ex` and the writes
+/// that commit them.
+fn assemble<R: KvRead>(
+    tip: &ChainTip,
+    ex: Executor<'_, R>,
+    txs: &[Transaction],
+    height: u64,
+    time: u64,
+    proposer: PublicKey,
+) -> Result<Assembled, BlockError> {
+    let ids: Vec<[u8; 32]> = txs.iter().map(|t| t.id().0).collect();
+    let tx_root = Hash::from(merkle::root(&ids));
+    let mut log = tip.log.clone();
+    let mut log_nodes = Vec::new();
+    for id in &ids {
+        log_nodes.extend(log.append(id));
+    }
+    let next_validators = ex
+        .next_validators()
+        .cloned()
+        .unwrap_or_else(|| tip.next_validators.clone());
+    let header = Header {
+        chain_id: tip.chain_id.clone(),
+        height,
+        time,
+        prev_hash: tip.block_hash,
+        proposer,
+        tx_count: ids.len() as u64,
+        tx_root,
+        log_size: log.size(),
+        log_root: Hash::from(log.root()),
+        validators_hash: tip.next_validators.hash()?,
+        state_root: None,
+    };
+    let block_hash = header.hash()?;
+    let new_tip = ChainTip {
+        chain_id: tip.chain_id.clone(),
+        height,
+        time,
+        block_hash,
+        log,
+        next_validators,
+    };
+    let mut writes = ex.into_overlay().into_writes();
+    for (level, index, h) in log_nodes {
+        writes.push((
+            Key::new(schema::LOG_NODE).raw(&[level]).u64(index).build(),
+            Some(h.to_vec()),
+        ));
+    }
+    writes.push((
+        Key::new(schema::HEADER).u64(height).build(),
+        Some(json::canonical(&header)?),
+    ));
+    writes.push((
+        Key::new(schema::BLOCK_HASH).u64(height).build(),
+        Some(block_hash.as_bytes().to_vec()),
+    ));
+    writes.push((
+        Key::new(schema::BLOCK_TXS).u64(height).build(),
+        Some(ids.concat()),
+    ));
+    writes.push((schema::META_TIP.to_vec(), Some(encode_record(&new_tip))));
+    Ok(Assembled {
+        header,
+        block_hash,
+        tip: new_tip,
+        writes,
+    })
+}
+
+/// Checks a block against the tip and the committed state, and returns what
+/// committing it writes. Every rule of the design is checked: linkage,
+/// height, time, proposer, every transaction (stateless and stateful, in
+/// order), and every computed header field.
+pub fn execute_block<R: KvRead>(
+    kv: &R,
+    tip: &ChainTip,
+    block: &Block,
+) -> Result<BlockEffects, BlockError> {
+    let h = &block.header;
+    if h.chain_id != tip.chain_id {
+        return Err(BlockError::WrongChain {
+            expected: tip.chain_id.clone(),
+            got: h.chain_id.clone(),
+        });
+    }
+    if h.height != tip.height + 1 {
+        return Err(BlockError::WrongHeight {
+            expected: tip.height + 1,
+            got: h.height,
+        });
+    }
+    if h.prev_hash != tip.block_hash {
+        return Err(BlockError::PrevHashMismatch {
+            height: h.height,
+            expected: tip.block_hash,
+            got: h.prev_hash,
+        });
+    }
+    if h.time <= tip.time {
+        return Err(BlockError::TimeNotIncreasing {
+            height: h.height,
+            prev: tip.time,
+            got: h.time,
+        });
+    }
+    if block.txs.len() > MAX_BLOCK_TXS {
+        return Err(BlockError::TooManyTxs(block.txs.len()));
+    }
+    if tip.next_validators.get(&h.proposer).is_none() {
+        return Err(BlockError::UnknownProposer {
+            height: h.height,
+            proposer: h.proposer,
+        });
+    }
+    let checks = check_all_stateless(&block.txs, &tip.chain_id);
+    let mut ex = Executor::new(kv, h.height, h.time);
+    for (index, (tx, check)) in block.txs.iter().zip(checks).enumerate() {
+        let invalid = |error| BlockError::InvalidTx {
+            height: h.height,
+            index,
+            tx_id: tx.id(),
+            error,
+        };
+        check.map_err(invalid)?;
+        let pos = u32::try_from(index).map_err(|_| BlockError::TooManyTxs(block.txs.len()))?;
+        match ex.apply(tx, pos) {
+            Ok(()) => {}
+            Err(ExecError::Tx(e)) => return Err(invalid(e)),
+            Err(ExecError::Kv(e)) => return Err(storage(h.height)(e)),
+        }
+    }
+    let a = assemble(tip, ex, &block.txs, h.height, h.time, h.proposer)?;
+    let mismatch = |field: &'static str, header: String, computed: String| {
+        Err(BlockError::HeaderMismatch {
+            height: h.height,
+            field,
+            header,
+            computed,
+        })
+    };
+    let c = &a.header;
+    if h.tx_count != c.tx_count {
+        return mismatch("tx_count", h.tx_count.to_string(), c.tx_count.to_string());
+    }
+    if h.tx_root != c.tx_root {
+        return mismatch("tx_root", h.tx_root.to_hex(), c.tx_root.to_hex());
+    }
+    if h.log_size != c.log_size {
+        return mismatch("log_size", h.log_size.to_string(), c.log_size.to_string());
+    }
+    if h.log_root != c.log_root {
+        return mismatch("log_root", h.log_root.to_hex(), c.log_root.to_hex());
+    }
+    if h.validators_hash != c.validators_hash {
+        return mismatch(
+            "validators_hash",
+            h.validators_hash.to_hex(),
+            c.validators_hash.to_hex(),
+        );
+    }
+    if h.state_root.is_some() {
+        return mismatch(
+            "state_root",
+            format!("{:?}", h.state_root),
+            "absent (reserved)".into(),
+        );
+    }
+    Ok(BlockEffects {
+        header: a.header,
+        block_hash: a.block_hash,
+        tip: a.tip,
+        writes: a.writes,
+    })
+}
+
+/// A block built from candidates, and the candidates left out with why.
+#[derive(Debug, Clone)]
+pub struct BuiltBlock {
+    /// The block.
+    pub block: Block,
+    /// What committing it writes.
+    pub effects: BlockEffects,
+    /// Candidates that were not valid here, with the reason.
+    pub rejected: Vec<(Hash, TxError)>,
+}
+
+/// Builds the next block from `candidates` in order, leaving out (and
+/// reporting) each transaction that is invalid at this point, up to
+/// [`MAX_BLOCK_TXS`] transactions.
+pub fn build_block<R: KvRead>(
+    kv: &R,
+    tip: &ChainTip,
+    candidates: Vec<Transaction>,
+    time: u64,
+    proposer: PublicKey,
+) -> Result<BuiltBlock, BlockError> {
+    let height = tip.height + 1;
+    if time <= tip.time {
+        return Err(BlockError::TimeNotIncreasing {
+            height,
+            prev: tip.time,
+            got: time,
+        });
+    }
+    let checks = check_all_stateless(&candidates, &tip.chain_id);
+    let mut ex = Executor::new(kv, height, time);
+    let mut txs = Vec::new();
+    let mut rejected = Vec::new();
+    for (tx, check) in candidates.into_iter().zip(checks) {
+        if txs.len() >= MAX_BLOCK_TXS {
+            break;
+        }
+        if let Err(e) = check {
+            rejected.push((tx.id(), e));
+            continue;
+        }
+        let pos = u32::try_from(txs.len()).map_err(|_| BlockError::TooManyTxs(txs.len()))?;
+        match ex.apply(&tx, pos) {
+            Ok(()) => txs.push(tx),
+            Err(ExecError::Tx(e)) => rejected.push((tx.id(), e)),
+            Err(ExecError::Kv(e)) => return Err(storage(height)(e)),
+        }
+    }
+    let a = assemble(tip, ex, &txs, height, time, proposer)?;
+    Ok(BuiltBlock {
+        block: Block {
+            header: a.header.clone(),
+            txs,
+        },
+        effects: BlockEffects {
+            header: a.header,
+            block_hash: a.block_hash,
+            tip: a.tip,
+            writes: a.writes,
+        },
+        rejected,
+    })
+}
+
+/// Reads the tip of committed state.
+pub fn read_tip<R: KvRead>(kv: &R) -> Result<Option<ChainTip>, KvError> {
+    match kv.get(schema::META_TIP)? {
+        None => Ok(None),
+        Some(b) => crate::overlay::decode_record(schema::META_TIP, &b).map(Some),
+    }
+}

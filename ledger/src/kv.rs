@@ -1,0 +1,129 @@
+//! The key-value view the state machine reads through.
+//!
+//! Execution reads committed state through [`KvRead`] and never writes to
+//! it: its changes collect in an overlay and come out as a list of writes,
+//! which the store applies in one atomic batch. The sled store and the
+//! in-memory [`MemKv`] (tests, dry runs) both implement it.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+/// A storage failure while reading state.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KvError {
+    /// The backend failed.
+    #[error("storage I/O: {0}")]
+    Io(String),
+    /// A stored value does not decode.
+    #[error("stored value under {key} is corrupt: {reason}")]
+    Corrupt {
+        /// The key, printable.
+        key: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl KvError {
+    /// Stable error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            KvError::Io(_) => "storage_io",
+            KvError::Corrupt { .. } => "storage_corrupt",
+        }
+    }
+}
+
+/// A key and its value.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
+/// Ordered byte-keyed reads.
+pub trait KvRead {
+    /// The value under `key`.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, KvError>;
+    /// The first entry with `start <= key < end`.
+    fn first_in(&self, start: &[u8], end: &[u8]) -> Result<Option<Entry>, KvError>;
+    /// The last entry with `start <= key < end`.
+    fn last_in(&self, start: &[u8], end: &[u8]) -> Result<Option<Entry>, KvError>;
+    /// Up to `limit` entries with `start <= key < end`, in order.
+    fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Entry>, KvError>;
+}
+
+/// One write of a committed block: a value, or a deletion.
+pub type Write = (Vec<u8>, Option<Vec<u8>>);
+
+/// An in-memory key-value map.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MemKv {
+    map: BTreeMap<Vec<u8>, Vec<u8>>,
+}
+
+impl MemKv {
+    /// An empty map.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Applies writes.
+    pub fn apply(&mut self, writes: impl IntoIterator<Item = Write>) {
+        for (k, v) in writes {
+            match v {
+                Some(v) => {
+                    self.map.insert(k, v);
+                }
+                None => {
+                    self.map.remove(&k);
+                }
+            }
+        }
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Every entry, in key order.
+    pub fn entries(&self) -> impl Iterator<Item = (&Vec<u8>, &Vec<u8>)> {
+        self.map.iter()
+    }
+}
+
+fn range<'a>(
+    map: &'a BTreeMap<Vec<u8>, Vec<u8>>,
+    start: &[u8],
+    end: &[u8],
+) -> impl DoubleEndedIterator<Item = (&'a Vec<u8>, &'a Vec<u8>)> {
+    let ok = start < end;
+    map.range::<[u8], _>((
+        Bound::Included(start),
+        Bound::Excluded(if ok { end } else { start }),
+    ))
+}
+
+impl KvRead for MemKv {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, KvError> {
+        Ok(self.map.get(key).cloned())
+    }
+    fn first_in(&self, start: &[u8], end: &[u8]) -> Result<Option<Entry>, KvError> {
+        Ok(range(&self.map, start, end)
+            .next()
+            .map(|(k, v)| (k.clone(), v.clone())))
+    }
+    fn last_in(&self, start: &[u8], end: &[u8]) -> Result<Option<Entry>, KvError> {
+        Ok(range(&self.map, start, end)
+            .next_back()
+            .map(|(k, v)| (k.clone(), v.clone())))
+    }
+    fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Entry>, KvError> {
+        Ok(range(&self.map, start, end)
+            .take(limit)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+}

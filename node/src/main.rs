@@ -1,0 +1,2 @@
+//! `charity-node`: runs a charity-ledger node.
+fn main() {}

@@ -1,0 +1,2 @@
+//! Shared fixtures for charity-ledger's integration tests.
+#![forbid(unsafe_code)]
