@@ -251,10 +251,10 @@ fn assemble<R: KvRead>(
         next_validators,
     };
     let mut writes = ex.into_overlay().into_writes();
-    for (level, index, h) in log_nodes {
+    if !log_nodes.is_empty() {
         writes.push((
-            Key::new(schema::LOG_NODE).raw(&[level]).u64(index).build(),
-            Some(h.to_vec()),
+            Key::new(schema::LOG_NODES).u64(tip.log.size()).build(),
+            Some(encode_log_nodes(log_nodes)),
         ));
     }
     writes.push((
@@ -276,6 +276,47 @@ fn assemble<R: KvRead>(
         tip: new_tip,
         writes,
     })
+}
+
+/// One stored log node: level, index, hash.
+pub const LOG_NODE_BYTES: usize = 1 + 8 + 32;
+
+/// Encodes the log nodes a block completed, sorted by (level, index) so a
+/// reader can binary-search them.
+pub fn encode_log_nodes(mut nodes: Vec<(u8, u64, [u8; 32])>) -> Vec<u8> {
+    nodes.sort_unstable_by_key(|(l, i, _)| (*l, *i));
+    let mut out = Vec::with_capacity(nodes.len() * LOG_NODE_BYTES);
+    for (l, i, h) in nodes {
+        out.push(l);
+        out.extend_from_slice(&i.to_be_bytes());
+        out.extend_from_slice(&h);
+    }
+    out
+}
+
+/// Finds node (level, index) in a block's encoded log nodes.
+pub fn find_log_node(encoded: &[u8], level: u8, index: u64) -> Option<[u8; 32]> {
+    if encoded.len() % LOG_NODE_BYTES != 0 {
+        return None;
+    }
+    let n = encoded.len() / LOG_NODE_BYTES;
+    let key_at = |k: usize| -> Option<(u8, u64)> {
+        let r = encoded.get(k * LOG_NODE_BYTES..(k + 1) * LOG_NODE_BYTES)?;
+        Some((r[0], u64::from_be_bytes(r[1..9].try_into().ok()?)))
+    };
+    let (mut lo, mut hi) = (0usize, n);
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        match key_at(mid)?.cmp(&(level, index)) {
+            std::cmp::Ordering::Less => lo = mid + 1,
+            std::cmp::Ordering::Greater => hi = mid,
+            std::cmp::Ordering::Equal => {
+                let r = encoded.get(mid * LOG_NODE_BYTES + 9..(mid + 1) * LOG_NODE_BYTES)?;
+                return r.try_into().ok();
+            }
+        }
+    }
+    None
 }
 
 /// Checks a block against the tip and the committed state, and returns what

@@ -59,8 +59,8 @@ fn key_donation(id: &Hash) -> Vec<u8> {
 fn key_disbursement(id: &Hash) -> Vec<u8> {
     Key::new(schema::DISBURSEMENT).hash(id).build()
 }
-fn key_tx_loc(id: &Hash) -> Vec<u8> {
-    Key::new(schema::TX_LOC).hash(id).build()
+fn key_tx(id: &Hash) -> Vec<u8> {
+    Key::new(schema::TX).hash(id).build()
 }
 /// The open-donation queue of a campaign's line (`None`: unrestricted).
 pub(crate) fn queue_prefix(c: &CampaignId, line: Option<&LineName>) -> Key {
@@ -152,7 +152,20 @@ impl<'a, R: KvRead> Executor<'a, R> {
 
     /// True if `id` is already committed (or earlier in this block).
     pub fn is_committed(&mut self, id: &Hash) -> Result<bool, KvError> {
-        Ok(self.ov.tx_locs.get(self.kv, &key_tx_loc(id))?.is_some())
+        Ok(self.ov.raw.get(self.kv, &key_tx(id))?.is_some())
+    }
+
+    /// Where a committed transaction is (or earlier in this block).
+    fn location(&mut self, id: &Hash) -> Result<Option<TxLocation>, KvError> {
+        let Some(bytes) = self.ov.raw.get(self.kv, &key_tx(id))? else {
+            return Ok(None);
+        };
+        CommittedTx::decode(&bytes)
+            .map(|c| Some(c.location))
+            .map_err(|reason| KvError::Corrupt {
+                key: format!("transaction {id}"),
+                reason,
+            })
     }
 
     /// Applies one transaction at position `index` of the block, or leaves
@@ -179,17 +192,14 @@ impl<'a, R: KvRead> Executor<'a, R> {
             TxKind::AuditNote(k) => self.audit_note(&org, kind, id, index, k)?,
             TxKind::SetValidators(k) => self.set_validators(&org, kind, k)?,
         }
-        self.ov.tx_locs.put(
-            key_tx_loc(&id),
-            TxLocation {
-                height: self.height,
-                index,
-                org: org.org_id.clone(),
-            },
-        );
+        let location = TxLocation {
+            height: self.height,
+            index,
+            org: org.org_id.clone(),
+        };
         self.ov
             .raw
-            .put(Key::new(schema::TX).hash(&id).build(), tx.to_stored());
+            .put(key_tx(&id), CommittedTx::encode(&location, &tx.to_stored()));
         Ok(())
     }
 
@@ -993,12 +1003,7 @@ impl<'a, R: KvRead> Executor<'a, R> {
         index: u32,
         k: &Correction,
     ) -> Result<(), ExecError> {
-        let Some(loc) = self
-            .ov
-            .tx_locs
-            .get(self.kv, &key_tx_loc(&k.target_tx))?
-            .cloned()
-        else {
+        let Some(loc) = self.location(&k.target_tx)? else {
             return Err(TxError::UnknownTx { tx_id: k.target_tx }.into());
         };
         if loc.org != org.org_id {

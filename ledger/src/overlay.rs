@@ -209,8 +209,6 @@ pub struct Overlay {
     pub donations: Table<crate::records::DonationRecord>,
     /// Disbursements.
     pub disbursements: Table<crate::records::DisbursementRecord>,
-    /// Transaction locations.
-    pub tx_locs: Table<crate::records::TxLocation>,
     /// Everything else.
     pub raw: RawWrites,
 }
@@ -224,7 +222,6 @@ impl Overlay {
         self.campaigns.writes(&mut out);
         self.donations.writes(&mut out);
         self.disbursements.writes(&mut out);
-        self.tx_locs.writes(&mut out);
         self.raw.writes(&mut out);
         out
     }

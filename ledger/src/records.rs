@@ -276,6 +276,56 @@ pub struct TxLocation {
     pub org: OrgId,
 }
 
+/// The stored form of a committed transaction: where it is, who signed it,
+/// and its bytes (signature, then the canonical body), in one entry:
+/// `u64be height || u32be index || u8 len || org id || sig || body`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommittedTx<'a> {
+    /// Where it is.
+    pub location: TxLocation,
+    /// `sig || canonical body`, as [`crate::tx::Transaction::to_stored`].
+    pub stored: &'a [u8],
+}
+
+impl<'a> CommittedTx<'a> {
+    /// Encodes a committed transaction.
+    pub fn encode(location: &TxLocation, stored: &[u8]) -> Vec<u8> {
+        let org = location.org.as_str().as_bytes();
+        let mut out = Vec::with_capacity(13 + org.len() + stored.len());
+        out.extend_from_slice(&location.height.to_be_bytes());
+        out.extend_from_slice(&location.index.to_be_bytes());
+        out.push(org.len() as u8);
+        out.extend_from_slice(org);
+        out.extend_from_slice(stored);
+        out
+    }
+
+    /// Decodes the stored bytes, or says why they are not a committed tx.
+    pub fn decode(bytes: &'a [u8]) -> Result<Self, String> {
+        let height = bytes
+            .get(..8)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map(u64::from_be_bytes)
+            .ok_or("truncated height")?;
+        let index = bytes
+            .get(8..12)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map(u32::from_be_bytes)
+            .ok_or("truncated index")?;
+        let len = usize::from(*bytes.get(12).ok_or("truncated organisation")?);
+        let org = bytes
+            .get(13..13 + len)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .ok_or("truncated organisation")?;
+        let org = OrgId::parse(org).map_err(|e| e.to_string())?;
+        let stored = bytes.get(13 + len..).ok_or("truncated transaction")?;
+        Ok(CommittedTx {
+            location: TxLocation { height, index, org },
+            stored,
+        })
+    }
+}
+
 /// The head of the chain, and what the next block builds on.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChainTip {

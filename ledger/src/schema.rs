@@ -17,12 +17,12 @@ pub const BLOCK_HASH: u8 = 0x03;
 pub const COMMIT: u8 = 0x04;
 /// Height -> concatenated 32-byte tx ids, in block order.
 pub const BLOCK_TXS: u8 = 0x05;
-/// Tx id -> stored transaction (signature || canonical body).
+/// Tx id -> where it was committed and the transaction
+/// ([`crate::records::CommittedTx`]).
 pub const TX: u8 = 0x06;
-/// Tx id -> where it was committed.
-pub const TX_LOC: u8 = 0x07;
-/// Log node (level, index) -> 32-byte hash (RFC 6962 perfect subtrees).
-pub const LOG_NODE: u8 = 0x08;
+/// First leaf index of a block -> the RFC 6962 perfect-subtree nodes that
+/// block completed, as sorted `(level u8, index u64be, hash)` records.
+pub const LOG_NODES: u8 = 0x08;
 /// Height the set takes effect -> validator set.
 pub const VALIDATORS: u8 = 0x09;
 

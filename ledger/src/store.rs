@@ -20,7 +20,7 @@ use crate::kv::{Entry, KvError, KvRead, Write};
 use crate::merkle::{self, Frontier, NodeSource};
 use crate::overlay::{decode_record, encode_record};
 use crate::receipt::Receipt;
-use crate::records::{ChainTip, TxLocation};
+use crate::records::{ChainTip, CommittedTx, TxLocation};
 use crate::schema::{self, Key};
 use crate::tx::Transaction;
 use crate::validators::ValidatorSet;
@@ -147,15 +147,26 @@ struct LogNodes<'a>(&'a sled::Tree);
 impl NodeSource for LogNodes<'_> {
     type Error = KvError;
     fn node(&self, level: u8, index: u64) -> Result<[u8; 32], KvError> {
-        let key = Key::new(schema::LOG_NODE).raw(&[level]).u64(index).build();
-        let v = KvRead::get(self.0, &key)?.ok_or_else(|| KvError::Corrupt {
+        let missing = |reason: &str| KvError::Corrupt {
             key: format!("log node {level}/{index}"),
-            reason: "missing".into(),
-        })?;
-        <[u8; 32]>::try_from(v.as_slice()).map_err(|_| KvError::Corrupt {
-            key: format!("log node {level}/{index}"),
-            reason: "not 32 bytes".into(),
-        })
+            reason: reason.into(),
+        };
+        // The node is completed by the block holding its last leaf: the
+        // entry with the greatest first leaf at or below that leaf.
+        let last = index
+            .checked_add(1)
+            .and_then(|n| n.checked_shl(u32::from(level)))
+            .and_then(|n| n.checked_sub(1))
+            .ok_or_else(|| missing("index out of range"))?;
+        let start = Key::new(schema::LOG_NODES).build();
+        let end = Key::new(schema::LOG_NODES)
+            .u64(last.saturating_add(1))
+            .build();
+        let (_, nodes) = self
+            .0
+            .last_in(&start, &end)?
+            .ok_or_else(|| missing("no block holds it"))?;
+        chain::find_log_node(&nodes, level, index).ok_or_else(|| missing("missing"))
     }
 }
 
@@ -293,8 +304,22 @@ impl Store {
                     root.to_hex(),
                 ));
             }
+            let first_leaf = log.size();
+            let mut nodes = Vec::new();
             for id in &raw {
-                log.append(id);
+                nodes.extend(log.append(id));
+            }
+            if !nodes.is_empty() {
+                let key = Key::new(schema::LOG_NODES).u64(first_leaf).build();
+                let stored = KvRead::get(&self.tree, &key)?.unwrap_or_default();
+                if stored != chain::encode_log_nodes(nodes) {
+                    return Err(corrupt(
+                        height,
+                        "log nodes",
+                        format!("{} bytes", stored.len()),
+                        "the nodes of the block's tx ids",
+                    ));
+                }
             }
             let log_root = Hash::from(log.root());
             if log.size() != header.log_size || log_root != header.log_root {
@@ -311,10 +336,14 @@ impl Store {
                     let key = Key::new(schema::TX).hash(id).build();
                     Ok(match KvRead::get(&self.tree, &key)? {
                         None => Some((*id, "missing".into())),
-                        Some(b) => match Transaction::stored_id(&b) {
+                        Some(b) => match CommittedTx::decode(&b)
+                            .ok()
+                            .filter(|c| c.location.height == height)
+                            .and_then(|c| Transaction::stored_id(c.stored))
+                        {
                             Some(h) if h == *id => None,
                             Some(h) => Some((*id, h.to_hex())),
-                            None => Some((*id, "truncated".into())),
+                            None => Some((*id, "undecodable".into())),
                         },
                     })
                 })
@@ -520,21 +549,33 @@ impl Store {
         let key = Key::new(schema::TX).hash(id).build();
         match KvRead::get(&self.tree, &key)? {
             None => Ok(None),
-            Some(b) => Transaction::from_stored(&b).map(Some).map_err(|e| {
-                StoreError::Kv(KvError::Corrupt {
-                    key: format!("transaction {id}"),
-                    reason: e.to_string(),
-                })
-            }),
+            Some(b) => CommittedTx::decode(&b)
+                .map_err(|e| e.to_string())
+                .and_then(|c| Transaction::from_stored(c.stored).map_err(|e| e.to_string()))
+                .map(Some)
+                .map_err(|reason| {
+                    StoreError::Kv(KvError::Corrupt {
+                        key: format!("transaction {id}"),
+                        reason,
+                    })
+                }),
         }
     }
 
     /// Where a transaction was committed.
     pub fn tx_location(&self, id: &Hash) -> Result<Option<TxLocation>, StoreError> {
-        let key = Key::new(schema::TX_LOC).hash(id).build();
-        Ok(KvRead::get(&self.tree, &key)?
-            .map(|b| decode_record(&key, &b))
-            .transpose()?)
+        let key = Key::new(schema::TX).hash(id).build();
+        match KvRead::get(&self.tree, &key)? {
+            None => Ok(None),
+            Some(b) => CommittedTx::decode(&b)
+                .map(|c| Some(c.location))
+                .map_err(|reason| {
+                    StoreError::Kv(KvError::Corrupt {
+                        key: format!("transaction {id}"),
+                        reason,
+                    })
+                }),
+        }
     }
 
     /// The validator set in force at `height`.

@@ -254,7 +254,8 @@ fn every_rejection_code_has_a_rule_that_fires() {
             })
             .map(|(_, v)| v.clone())
             .unwrap();
-        Transaction::from_stored(&stored).unwrap()
+        let c = charity_ledger::records::CommittedTx::decode(&stored).unwrap();
+        Transaction::from_stored(c.stored).unwrap()
     };
     row("the same transaction again", don_tx, "duplicate_tx");
     row(

@@ -96,6 +96,13 @@ fn a_flipped_byte_in_a_stored_block_is_refused() {
             60,
             "height 4",
         ),
+        // The log nodes completed by height 6, whose first leaf is 24 (10
+        // set-up transactions, then blocks of 7).
+        (
+            Box::new(|_| Key::new(schema::LOG_NODES).u64(24).build()),
+            50,
+            "height 6",
+        ),
         (
             Box::new(|_| Key::new(schema::BLOCK_HASH).u64(5).build()),
             0,
