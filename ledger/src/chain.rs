@@ -323,7 +323,7 @@ pub fn find_log_node(encoded: &[u8], level: u8, index: u64) -> Option<[u8; 32]> 
 /// committing it writes. Every rule of the design is checked: linkage,
 /// height, time, proposer, every transaction (stateless and stateful, in
 /// order), and every computed header field.
-pub fn execute_block<R: KvRead>(
+pub fn execute_block<R: KvRead + Sync>(
     kv: &R,
     tip: &ChainTip,
     block: &Block,
@@ -364,22 +364,39 @@ pub fn execute_block<R: KvRead>(
             proposer: h.proposer,
         });
     }
-    let checks = check_all_stateless(&block.txs, &tip.chain_id);
-    let mut ex = Executor::new(kv, h.height, h.time);
-    for (index, (tx, check)) in block.txs.iter().zip(checks).enumerate() {
-        let invalid = |error| BlockError::InvalidTx {
-            height: h.height,
-            index,
-            tx_id: tx.id(),
-            error,
-        };
-        check.map_err(invalid)?;
-        let pos = u32::try_from(index).map_err(|_| BlockError::TooManyTxs(block.txs.len()))?;
-        match ex.apply(tx, pos) {
-            Ok(()) => {}
-            Err(ExecError::Tx(e)) => return Err(invalid(e)),
-            Err(ExecError::Kv(e)) => return Err(storage(h.height)(e)),
-        }
+    // Signatures are checked on all cores while the transactions execute in
+    // order; the block is judged by the first failure in block order, a
+    // stateless failure before a stateful one at the same index, so every
+    // node reports the same reason.
+    let (checks, (ex, failed)) = rayon::join(
+        || check_all_stateless(&block.txs, &tip.chain_id),
+        || {
+            let mut ex = Executor::new(kv, h.height, h.time);
+            for (index, tx) in block.txs.iter().enumerate() {
+                let pos = u32::try_from(index).unwrap_or(u32::MAX);
+                if let Err(e) = ex.apply(tx, pos) {
+                    return (ex, Some((index, e)));
+                }
+            }
+            (ex, None)
+        },
+    );
+    let invalid = |index: usize, error: TxError| BlockError::InvalidTx {
+        height: h.height,
+        index,
+        tx_id: block.txs.get(index).map(|t| t.id()).unwrap_or_default(),
+        error,
+    };
+    let first_stateless = checks
+        .into_iter()
+        .enumerate()
+        .find_map(|(i, c)| c.err().map(|e| (i, e)));
+    match (first_stateless, failed) {
+        (Some((i, e)), None) => return Err(invalid(i, e)),
+        (Some((i, e)), Some((j, _))) if i <= j => return Err(invalid(i, e)),
+        (_, Some((j, ExecError::Tx(e)))) => return Err(invalid(j, e)),
+        (_, Some((_, ExecError::Kv(e)))) => return Err(storage(h.height)(e)),
+        (None, None) => {}
     }
     let a = assemble(tip, ex, &block.txs, h.height, h.time, h.proposer)?;
     let mismatch = |field: &'static str, header: String, computed: String| {

@@ -106,6 +106,12 @@ impl<const N: usize> HexBytes<N> {
     }
 }
 
+impl<const N: usize> Default for HexBytes<N> {
+    fn default() -> Self {
+        Self::ZERO
+    }
+}
+
 impl<const N: usize> From<[u8; N]> for HexBytes<N> {
     fn from(b: [u8; N]) -> Self {
         HexBytes(b)

@@ -170,6 +170,34 @@ impl NodeSource for LogNodes<'_> {
     }
 }
 
+/// How long opening waits for a store that is still being closed.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Opens the sled database under `path`, without sled's periodic flusher
+/// (every commit flushes explicitly).
+///
+/// sled releases its file lock only when its background I/O threads have
+/// let go of a store that was just dropped, which can take a moment after
+/// the drop returns. Opening therefore waits, for at most five seconds, for
+/// a lock held by a store that is closing; a store held open by another
+/// process is still refused with sled's error after that.
+pub fn open_db(path: &Path) -> Result<sled::Db, sled::Error> {
+    let started = std::time::Instant::now();
+    let mut pause = std::time::Duration::from_millis(5);
+    loop {
+        match sled::Config::new().path(path).flush_every_ms(None).open() {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && started.elapsed() < LOCK_WAIT =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(std::time::Duration::from_millis(200));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// A chain's blocks, state and indexes on disk.
 pub struct Store {
     db: sled::Db,
@@ -206,7 +234,7 @@ impl Store {
     /// Opens the store at `path`, creating it from `genesis` if it is new.
     /// An existing store must hold the same genesis, and is verified.
     pub fn open_or_init(path: &Path, genesis: &Genesis) -> Result<Self, StoreError> {
-        let db = sled::open(path)?;
+        let db = open_db(path)?;
         let tree = db.open_tree("chain")?;
         let given = genesis.hash()?;
         if KvRead::get(&tree, schema::META_GENESIS)?.is_none() {
@@ -223,7 +251,7 @@ impl Store {
 
     /// Opens an existing store and verifies it.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = sled::open(path)?;
+        let db = open_db(path)?;
         let tree = db.open_tree("chain")?;
         Self::load(db, tree, path)
     }

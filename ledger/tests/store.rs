@@ -38,7 +38,7 @@ fn build(dir: &std::path::Path) -> (Vec<Hash>, u64) {
 }
 
 fn dump(dir: &std::path::Path) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let db = sled::open(dir).unwrap();
+    let db = charity_ledger::store::open_db(dir).unwrap();
     let t = db.open_tree("chain").unwrap();
     t.iter()
         .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).unwrap())
@@ -60,7 +60,7 @@ fn reopened_store_equals_the_store_before() {
 }
 
 fn flip(dir: &std::path::Path, key: &[u8], at: usize) {
-    let db = sled::open(dir).unwrap();
+    let db = charity_ledger::store::open_db(dir).unwrap();
     let t = db.open_tree("chain").unwrap();
     let mut v = t.get(key).unwrap().unwrap().to_vec();
     let at = at % v.len();
