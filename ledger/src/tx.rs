@@ -16,6 +16,10 @@ pub type TxId = Hash;
 /// The largest encoded transaction a node accepts (64 KiB).
 pub const MAX_TX_BYTES: usize = 64 * 1024;
 
+/// Bytes of the canonical wire form besides the body: `{"body":`,
+/// `,"sig":"`, 128 hex digits and `"}`.
+const WIRE_OVERHEAD: usize = 8 + 8 + 128 + 2;
+
 /// The kind-specific part of a body, tagged by `kind`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -213,9 +217,11 @@ impl Transaction {
         let sig: Signature = json::from_value(sig)?;
         let body = TxBody::from_value(body)?;
         let tx = Self::from_parts(body, sig).map_err(|e| DecodeError::Invalid(e.0))?;
-        if tx.body_bytes.len() + 200 > MAX_TX_BYTES {
+        // The canonical wire form is `{"body":<body>,"sig":"<128 hex>"}`.
+        let len = tx.body_bytes.len() + WIRE_OVERHEAD;
+        if len > MAX_TX_BYTES {
             return Err(TxError::TooLarge {
-                len: tx.body_bytes.len() + 140,
+                len,
                 max: MAX_TX_BYTES,
             });
         }
