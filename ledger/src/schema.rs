@@ -127,3 +127,54 @@ pub fn read_u64(key: &[u8], at: usize) -> Option<u64> {
         .and_then(|b| <[u8; 8]>::try_from(b).ok())
         .map(u64::from_be_bytes)
 }
+
+/// A readable description of a stored key: its table and its parts, for
+/// reports that must name what disagrees.
+pub fn describe(key: &[u8]) -> String {
+    let Some((table, rest)) = key.split_first() else {
+        return "the empty key".into();
+    };
+    let name = match *table {
+        META => "meta",
+        HEADER => "header",
+        BLOCK_HASH => "block hash",
+        COMMIT => "commit",
+        BLOCK_TXS => "block tx ids",
+        TX => "transaction",
+        LOG_NODES => "log nodes",
+        VALIDATORS => "validator set",
+        ORG => "organisation",
+        KEY_OWNER => "key owner",
+        CAMPAIGN => "campaign",
+        DONATION => "donation",
+        OPEN_DONATION => "open donation",
+        DISBURSEMENT => "disbursement",
+        ALLOC_BY_DONATION => "allocation by donation",
+        ALLOC_BY_DISBURSEMENT => "allocation by disbursement",
+        REFUND => "refund",
+        CAMPAIGN_DONATIONS => "campaign donation index",
+        DONOR_DONATIONS => "donor donation index",
+        CAMPAIGN_DISBURSEMENTS => "campaign disbursement index",
+        CAMPAIGN_REPORTS => "campaign report index",
+        ORG_CAMPAIGNS => "organisation campaign index",
+        SUBJECT_NOTES => "note index",
+        CAMPAIGN_REFUNDS => "campaign refund index",
+        EVIDENCE => "evidence index",
+        _ => "unknown table",
+    };
+    let text = rest.iter().all(|b| b.is_ascii_graphic() || *b == 0);
+    let shown = match (*table, rest.len()) {
+        (HEADER | BLOCK_HASH | COMMIT | BLOCK_TXS | VALIDATORS, 8) => {
+            read_u64(rest, 0).map_or_else(String::new, |h| format!("height {h}"))
+        }
+        (_, 32) if !text => rest.iter().map(|b| format!("{b:02x}")).collect(),
+        _ if text => rest
+            .split(|b| *b == 0)
+            .filter(|p| !p.is_empty())
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .collect::<Vec<_>>()
+            .join("/"),
+        _ => rest.iter().map(|b| format!("{b:02x}")).collect(),
+    };
+    format!("{name} {shown}")
+}

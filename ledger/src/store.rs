@@ -251,6 +251,9 @@ impl Store {
 
     /// Opens an existing store and verifies it.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::NotInitialised(path.display().to_string()));
+        }
         let db = open_db(path)?;
         let tree = db.open_tree("chain")?;
         Self::load(db, tree, path)

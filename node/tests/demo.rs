@@ -47,6 +47,25 @@ fn demo_builds_a_verifiable_history_and_reuses_it() {
     let invoice = std::fs::read(dir.path().join("evidence/lunch-invoice-2026-04.txt")).unwrap();
     assert!(!invoice.is_empty());
 
+    // The chain re-verifies from genesis.
+    let out = Command::new(env!("CARGO_BIN_EXE_charity-node"))
+        .args(["audit", "--store"])
+        .arg(dir.path().join("chain"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("chain intact"),
+        "{text}"
+    );
+    let missing = Command::new(env!("CARGO_BIN_EXE_charity-node"))
+        .args(["audit", "--store"])
+        .arg(dir.path().join("no-such-store"))
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("has no chain"));
+
     // The second run reopens (and so re-verifies) the same chain, then adds
     // one live block if a demo campaign is open today.
     let second = demo(dir.path(), &["--live-blocks", "1", "--live-interval", "0"]);
