@@ -195,8 +195,12 @@ fn storage(height: u64) -> impl Fn(KvError) -> BlockError {
 /// Runs the stateless checks of every transaction in parallel; the first
 /// failure in block order wins, so every node reports the same one.
 fn check_all_stateless(txs: &[Transaction], chain_id: &str) -> Vec<Result<(), TxError>> {
+    let keys = crate::crypto::KeyCache::new(txs.iter().map(|t| &t.body().signer));
     txs.par_iter()
-        .map(|tx| validate::check_stateless(tx, chain_id))
+        .map(|tx| {
+            validate::check_fields(tx, chain_id)?;
+            validate::check_signature_cached(tx, &keys)
+        })
         .collect()
 }
 

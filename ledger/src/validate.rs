@@ -313,6 +313,13 @@ pub fn check_signature(tx: &Transaction) -> Result<(), TxError> {
         .map_err(|_| TxError::BadSignature { signer })
 }
 
+/// [`check_signature`] with keys decoded once per block.
+pub fn check_signature_cached(tx: &Transaction, keys: &crypto::KeyCache) -> Result<(), TxError> {
+    let signer = tx.body().signer;
+    keys.verify(&signer, tx.id().as_bytes(), tx.sig())
+        .map_err(|_| TxError::BadSignature { signer })
+}
+
 /// All stateless checks: fields, then signature.
 pub fn check_stateless(tx: &Transaction, chain_id: &str) -> Result<(), TxError> {
     check_fields(tx, chain_id)?;
