@@ -17,6 +17,7 @@
 pub mod audit;
 pub mod block;
 pub mod chain;
+pub mod compliance;
 pub mod crypto;
 pub mod dev;
 pub mod donor;

@@ -70,6 +70,23 @@ fn audit(store: &std::path::Path) -> anyhow::Result<()> {
         secs,
         report.transactions as f64 / secs.max(1e-9)
     );
+    let now = store.tip().time;
+    let flags = charity_ledger::compliance::flags(
+        store.kv(),
+        &charity_ledger::compliance::ComplianceConfig::at(now),
+    )
+    .map_err(|e| anyhow::anyhow!("computing compliance flags [{}]: {e}", e.code()))?;
+    println!("compliance flags at the latest block: {}", flags.len());
+    for f in &flags {
+        println!(
+            "  {:?} {} {} {}: {}",
+            f.severity,
+            f.rule,
+            f.org_id,
+            f.campaign_id.as_deref().unwrap_or("-"),
+            f.message
+        );
+    }
     Ok(())
 }
 

@@ -1,0 +1,183 @@
+//! A chain with deliberate violations raises exactly the expected flags.
+
+mod common;
+
+use charity_ledger::compliance::{flags, ComplianceConfig};
+use charity_ledger::kinds::*;
+use charity_ledger::tx::TxKind;
+use common::*;
+
+#[test]
+fn deliberate_violations_raise_exactly_the_expected_flags() {
+    let mut w = World::new();
+    let p = w.platform.key.clone();
+    let charity = w.charity.key.clone();
+
+    // A large anonymous gift, and a named one that raises nothing.
+    let big = w.donation(&lunch(), 60_000_00, &code(1), None);
+    let big = w.commit_one(&p, big);
+    let mut named = w.donation(&lunch(), 1_000_00, &code(2), None);
+    if let TxKind::Donation(d) = &mut named {
+        d.display_name = Some("张先生".into());
+    }
+    w.commit_one(&p, named);
+
+    // Spending with and without evidence.
+    let ok = w.disbursement(
+        &lunch(),
+        500_00,
+        "meals",
+        World::<charity_ledger::dev::MemBackend>::vendor(),
+    );
+    w.commit_one(&charity, ok);
+    let mut bare = w.disbursement(
+        &lunch(),
+        300_00,
+        "meals",
+        World::<charity_ledger::dev::MemBackend>::vendor(),
+    );
+    if let TxKind::Disbursement(d) = &mut bare {
+        d.evidence.clear();
+    }
+    let bare = w.commit_one(&charity, bare);
+
+    // Received on the window's last days, recorded after it closed.
+    w.time = T0 + 239 * DAY;
+    let late = w.donation(&lunch(), 200_00, &code(3), None);
+    w.time = T0 + 241 * DAY;
+    let late = w.commit_one(&p, late);
+
+    // The charity closes the campaign, then spends again.
+    w.commit_one(
+        &charity,
+        TxKind::CloseCampaign(CloseCampaign {
+            campaign_id: lunch(),
+            summary: "项目结束".into(),
+        }),
+    );
+    let after = w.disbursement(
+        &lunch(),
+        100_00,
+        "meals",
+        World::<charity_ledger::dev::MemBackend>::vendor(),
+    );
+    let after = w.commit_one(&charity, after);
+
+    let now = T0 + 241 * DAY + 91 * DAY;
+    let found = flags(&w.chain.backend.kv, &ComplianceConfig::at(now)).unwrap();
+    let got: Vec<(String, Option<String>, Vec<String>)> = found
+        .iter()
+        .map(|f| {
+            (
+                f.rule.to_string(),
+                f.campaign_id.clone(),
+                f.txs.iter().map(|h| h.to_hex()).collect(),
+            )
+        })
+        .collect();
+    let lunch_filed = charity_ledger::query::campaign(&w.chain.backend.kv, &lunch())
+        .unwrap()
+        .unwrap()
+        .filed_tx;
+    let flood_filed = charity_ledger::query::campaign(&w.chain.backend.kv, &flood())
+        .unwrap()
+        .unwrap()
+        .filed_tx;
+    let l = Some(lunch().to_string());
+    let f = Some(flood().to_string());
+    let mut want = vec![
+        // The fixture files its campaigns on the day they start.
+        (
+            "late_filing".to_string(),
+            l.clone(),
+            vec![lunch_filed.to_hex()],
+        ),
+        (
+            "late_filing".to_string(),
+            f.clone(),
+            vec![flood_filed.to_hex()],
+        ),
+        (
+            "large_anonymous_donation".to_string(),
+            l.clone(),
+            vec![big.to_hex()],
+        ),
+        (
+            "disbursement_without_evidence".to_string(),
+            l.clone(),
+            vec![bare.to_hex()],
+        ),
+        (
+            "donation_recorded_after_window".to_string(),
+            l.clone(),
+            vec![late.to_hex()],
+        ),
+        (
+            "spending_after_close".to_string(),
+            l.clone(),
+            vec![after.to_hex()],
+        ),
+        // Closed but still holding money, with no report since approval.
+        ("no_progress_report".to_string(), l.clone(), vec![]),
+        // The flood campaign ended more than 3 months ago, never closed.
+        (
+            "no_closing_report".to_string(),
+            f.clone(),
+            vec![flood_filed.to_hex()],
+        ),
+    ];
+    let mut got_sorted = got.clone();
+    got_sorted.sort();
+    want.sort();
+    assert_eq!(got_sorted, want, "{found:#?}");
+    // Every flag names its numbers and says what is wrong.
+    assert!(found
+        .iter()
+        .all(|f| !f.numbers.is_empty() && !f.message.is_empty()));
+}
+
+#[test]
+fn annual_charitable_spending_is_measured_against_last_years_income() {
+    let mut w = World::new();
+    let p = w.platform.key.clone();
+    let charity = w.charity.key.clone();
+    // 2026: 10,000.00 yuan in.
+    let d = w.donation(&lunch(), 10_000_00, &code(1), None);
+    w.commit_one(&p, d);
+    // 2027 (the campaign's window is over, spending goes on): 6,000.00 on
+    // the programme, below 70% of 2026's income.
+    w.time = T0 + 366 * DAY;
+    for _ in 0..2 {
+        let x = w.disbursement(
+            &lunch(),
+            3_000_00,
+            "meals",
+            World::<charity_ledger::dev::MemBackend>::vendor(),
+        );
+        w.commit_one(&charity, x);
+    }
+    let ratio = |w: &World<charity_ledger::dev::MemBackend>, now| {
+        flags(&w.chain.backend.kv, &ComplianceConfig::at(now))
+            .unwrap()
+            .into_iter()
+            .filter(|f| f.rule == "program_spending_ratio")
+            .collect::<Vec<_>>()
+    };
+    // Judged only once the year is over.
+    assert!(ratio(&w, T0 + 400 * DAY).is_empty());
+    let found = ratio(&w, T0 + 2 * 365 * DAY + 2 * DAY);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].org_id, w.charity.id);
+    assert_eq!(found[0].numbers["year"], 2027);
+    assert_eq!(found[0].numbers["program_spending"], 6_000_00);
+    assert_eq!(found[0].numbers["previous_year_income"], 10_000_00);
+    // With 7,000.00 spent, the minimum is met.
+    let x = w.disbursement(
+        &lunch(),
+        1_000_00,
+        "meals",
+        World::<charity_ledger::dev::MemBackend>::vendor(),
+    );
+    w.commit_one(&charity, x);
+    assert!(ratio(&w, T0 + 2 * 365 * DAY + 2 * DAY).is_empty());
+}
