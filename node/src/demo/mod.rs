@@ -308,6 +308,23 @@ fn build_history(b: &mut Builder<'_>, until: u64) -> Result<()> {
                 txs.push(b.tx(&key, kind)?);
             }
         }
+        if day == 245 {
+            // A bank transfer received on the window's last day, reconciled
+            // and recorded three days after it closed: the regulator's pages
+            // show it as recorded after the window.
+            b.payments += 1;
+            let kind = TxKind::Donation(Donation {
+                campaign_id: scenario::campaign_id("rural-lunch-2026")?,
+                amount: 5_000_00,
+                donor_tag: scenario::donor_code(42).tag(),
+                display_name: Some("某企业工会".into()),
+                restricted_line: None,
+                channel: "bank_transfer".into(),
+                payment_ref_hash: scenario::payment_ref(b.payments),
+                received_at: at(242, 15),
+            });
+            txs.push(b.tx(&cast.city_charity.key.clone(), kind)?);
+        }
         if day == 200 {
             let kind = TxKind::AuditNote(AuditNote {
                 subject: "rural-lunch-2026".into(),
