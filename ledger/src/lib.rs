@@ -23,6 +23,7 @@ pub mod dev;
 pub mod donor;
 pub mod error;
 pub mod exec;
+pub mod export;
 pub mod genesis;
 pub mod hex;
 pub mod ids;

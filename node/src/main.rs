@@ -41,6 +41,31 @@ enum Command {
         #[arg(long)]
         store: PathBuf,
     },
+    /// Writes CSV exports (UTF-8 with BOM) of organisations, campaigns,
+    /// donations (donor tags only), disbursements and allocations.
+    Export {
+        /// The store directory (for the demo: DATA_DIR/chain).
+        #[arg(long)]
+        store: PathBuf,
+        /// The directory to write the files into.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+fn export(store: &std::path::Path, out: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let store = charity_ledger::Store::open(store)
+        .with_context(|| format!("opening the store at {}", store.display()))?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let files = charity_ledger::export::all(store.kv())
+        .map_err(|e| anyhow::anyhow!("exporting [{}]: {e}", e.code()))?;
+    for (name, bytes) in files {
+        let path = out.join(name);
+        std::fs::write(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
+        println!("{} ({} bytes)", path.display(), bytes.len());
+    }
+    Ok(())
 }
 
 fn audit(store: &std::path::Path) -> anyhow::Result<()> {
@@ -105,6 +130,7 @@ fn main() {
             live_blocks,
         }),
         Command::Audit { store } => audit(&store),
+        Command::Export { store, out } => export(&store, &out),
     };
     if let Err(e) = result {
         // One line with the whole chain of causes, then a non-zero exit.

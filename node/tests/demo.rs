@@ -66,6 +66,25 @@ fn demo_builds_a_verifiable_history_and_reuses_it() {
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("has no chain"));
 
+    // The regulator's exports.
+    let out = Command::new(env!("CARGO_BIN_EXE_charity-node"))
+        .args(["export", "--store"])
+        .arg(dir.path().join("chain"))
+        .arg("--out")
+        .arg(dir.path().join("export"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let csv = std::fs::read(dir.path().join("export/campaigns.csv")).unwrap();
+    assert!(csv.starts_with(b"\xef\xbb\xbf"));
+    assert!(String::from_utf8(csv)
+        .unwrap()
+        .contains("乡村儿童营养午餐 2026"));
+
     // The second run reopens (and so re-verifies) the same chain, then adds
     // one live block if a demo campaign is open today.
     let second = demo(dir.path(), &["--live-blocks", "1", "--live-interval", "0"]);
