@@ -26,6 +26,7 @@ pub mod exec;
 pub mod export;
 pub mod genesis;
 pub mod hex;
+pub mod iati;
 pub mod ids;
 pub mod json;
 pub mod kinds;

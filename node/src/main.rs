@@ -42,7 +42,8 @@ enum Command {
         store: PathBuf,
     },
     /// Writes CSV exports (UTF-8 with BOM) of organisations, campaigns,
-    /// donations (donor tags only), disbursements and allocations.
+    /// donations (donor tags only), disbursements and allocations, and an
+    /// IATI 2.03 activities file (one activity per campaign).
     Export {
         /// The store directory (for the demo: DATA_DIR/chain).
         #[arg(long)]
@@ -60,7 +61,9 @@ fn export(store: &std::path::Path, out: &std::path::Path) -> anyhow::Result<()> 
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let files = charity_ledger::export::all(store.kv())
         .map_err(|e| anyhow::anyhow!("exporting [{}]: {e}", e.code()))?;
-    for (name, bytes) in files {
+    let iati = charity_ledger::iati::activities(store.kv(), store.tip().time)
+        .map_err(|e| anyhow::anyhow!("exporting IATI XML [{}]: {e}", e.code()))?;
+    for (name, bytes) in files.into_iter().chain([("iati-activities.xml", iati)]) {
         let path = out.join(name);
         std::fs::write(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
         println!("{} ({} bytes)", path.display(), bytes.len());
