@@ -1,0 +1,110 @@
+//! Audit throughput: transactions fully re-verified per second when a
+//! stored chain is replayed from genesis (every signature, rule,
+//! allocation, header field and commit, then the state compared entry by
+//! entry), next to raw Ed25519 verification on all cores in the same run.
+//!
+//! Run: `cargo bench -p charity-ledger --bench audit` (TXS=n to change the
+//! chain's size, default 1,000,000; blocks of 1,000).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::time::Instant;
+
+use charity_ledger::audit::replay;
+use charity_ledger::store::Store;
+use common::*;
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use rayon::prelude::*;
+
+fn main() {
+    let txs: usize = std::env::var("TXS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
+    let blocks = txs.div_ceil(1_000);
+    println!(
+        "charity-ledger audit benchmark: a chain of {} transactions in blocks of 1,000",
+        blocks * 1_000
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let build = Instant::now();
+    {
+        let store = Store::open_or_init(dir.path(), &genesis()).expect("store");
+        let mut w = World::with_backend(store);
+        let platform = w.platform.key.clone();
+        let charity = w.charity.key.clone();
+        let mut donor = 0u32;
+        for b in 0..blocks {
+            let batch: Vec<_> = (0..1_000)
+                .map(|i| {
+                    if i % 10 == 9 {
+                        let d = w.disbursement(&lunch(), 50_00, "meals", World::<Store>::vendor());
+                        w.tx(&charity, d)
+                    } else {
+                        donor += 1;
+                        let d = w.donation(&lunch(), 100_00, &code(donor % 50_000), None);
+                        w.tx(&platform, d)
+                    }
+                })
+                .collect();
+            let c = w.commit(batch);
+            assert!(
+                c.built.rejected.is_empty(),
+                "{:?}",
+                c.built.rejected.first()
+            );
+            if (b + 1) % 100 == 0 {
+                println!("  built {} blocks", b + 1);
+            }
+        }
+    }
+    println!("built in {:.1} s", build.elapsed().as_secs_f64());
+
+    let store = Store::open(dir.path()).expect("reopen");
+    let start = Instant::now();
+    let report = replay(&store, |_, _, _| {}).expect("the chain is intact");
+    let secs = start.elapsed().as_secs_f64();
+    let rate = report.transactions as f64 / secs;
+    println!(
+        "audit: {} transactions in {} blocks re-verified in {secs:.1} s = {rate:.0} tx/s ({} state entries compared)",
+        report.transactions, report.blocks, report.state_entries
+    );
+
+    let keys: Vec<SigningKey> = (0..64u8)
+        .map(|i| SigningKey::from_bytes(&[i; 32]))
+        .collect();
+    let msgs: Vec<[u8; 32]> = (0..1_000usize)
+        .map(|i| charity_ledger::crypto::sha256(&i.to_be_bytes()).0)
+        .collect();
+    let sigs: Vec<_> = msgs
+        .iter()
+        .enumerate()
+        .map(|(i, m)| keys[i % 64].sign(m))
+        .collect();
+    let vks: Vec<VerifyingKey> = (0..1_000).map(|i| keys[i % 64].verifying_key()).collect();
+    let refs: Vec<&[u8]> = msgs.iter().map(|m| &m[..]).collect();
+    let rounds = 40;
+    let t = Instant::now();
+    (0..rounds).into_par_iter().for_each(|_| {
+        ed25519_dalek::verify_batch(&refs, &sigs, &vks).expect("batch verifies");
+    });
+    let batch = (rounds * 1_000) as f64 / t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    (0..rounds).into_par_iter().for_each(|_| {
+        for i in 0..1_000 {
+            vks[i].verify_strict(&msgs[i], &sigs[i]).expect("verifies");
+        }
+    });
+    let strict = (rounds * 1_000) as f64 / t.elapsed().as_secs_f64();
+    println!("raw ed25519 batch verification, all cores: {batch:.0} sig/s; verify_strict: {strict:.0} sig/s");
+    println!(
+        "ratio audit / batch verification: {:.2}; audit / verify_strict: {:.2}",
+        rate / batch,
+        rate / strict
+    );
+    println!(
+        "target: 60000 audited tx/s -> {}",
+        if rate >= 60_000.0 { "met" } else { "missed" }
+    );
+}
