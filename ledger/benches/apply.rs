@@ -42,7 +42,7 @@ fn main() {
         let mut txs = Vec::with_capacity(TXS_PER_BLOCK);
         for i in 0..TXS_PER_BLOCK {
             let t = if i % 10 == 9 {
-                let d = w.disbursement(&lunch(), 50_00, "meals", World::<MemBackend>::vendor());
+                let d = w.disbursement(&lunch(), 1_00, "meals", World::<MemBackend>::vendor());
                 w.tx(&charity, d)
             } else {
                 donor += 1;

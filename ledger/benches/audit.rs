@@ -39,7 +39,7 @@ fn main() {
             let batch: Vec<_> = (0..1_000)
                 .map(|i| {
                     if i % 10 == 9 {
-                        let d = w.disbursement(&lunch(), 50_00, "meals", World::<Store>::vendor());
+                        let d = w.disbursement(&lunch(), 1_00, "meals", World::<Store>::vendor());
                         w.tx(&charity, d)
                     } else {
                         donor += 1;
