@@ -8,7 +8,6 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{Datelike, FixedOffset, TimeZone};
 use serde::Serialize;
 
 use crate::hex::Hash;
@@ -132,14 +131,7 @@ const CLOSING_REPORT_DUE: u64 = 90 * DAY;
 
 /// The civil year (China Standard Time) of a Unix-millisecond time.
 pub fn year_of(ms: u64) -> i32 {
-    let tz = FixedOffset::east_opt(8 * 3600);
-    match (tz, i64::try_from(ms)) {
-        (Some(tz), Ok(ms)) => match tz.timestamp_millis_opt(ms).single() {
-            Some(t) => t.year(),
-            None => 1970,
-        },
-        _ => 1970,
-    }
+    crate::time::year(ms)
 }
 
 fn flag(

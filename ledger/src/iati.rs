@@ -5,13 +5,13 @@
 
 use std::io::Write as _;
 
-use chrono::{FixedOffset, TimeZone};
 use quick_xml::events::{BytesDecl, BytesText, Event};
 use quick_xml::Writer;
 
 use crate::kv::{KvError, KvRead};
 use crate::query;
 use crate::records::CampaignStatus;
+use crate::time::{date, datetime};
 
 /// Why the file could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -37,28 +37,6 @@ impl IatiError {
 impl From<std::io::Error> for IatiError {
     fn from(e: std::io::Error) -> Self {
         IatiError::Xml(e.to_string())
-    }
-}
-
-fn date(ms: u64) -> String {
-    let tz = FixedOffset::east_opt(8 * 3600);
-    match (tz, i64::try_from(ms)) {
-        (Some(tz), Ok(ms)) => match tz.timestamp_millis_opt(ms).single() {
-            Some(t) => t.format("%Y-%m-%d").to_string(),
-            None => "1970-01-01".into(),
-        },
-        _ => "1970-01-01".into(),
-    }
-}
-
-fn datetime(ms: u64) -> String {
-    let tz = FixedOffset::east_opt(8 * 3600);
-    match (tz, i64::try_from(ms)) {
-        (Some(tz), Ok(ms)) => match tz.timestamp_millis_opt(ms).single() {
-            Some(t) => t.format("%Y-%m-%dT%H:%M:%S%:z").to_string(),
-            None => "1970-01-01T00:00:00+00:00".into(),
-        },
-        _ => "1970-01-01T00:00:00+00:00".into(),
     }
 }
 

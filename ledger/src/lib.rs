@@ -39,6 +39,7 @@ pub mod receipt;
 pub mod records;
 pub mod schema;
 pub mod store;
+pub mod time;
 pub mod trace;
 pub mod tx;
 pub mod validate;

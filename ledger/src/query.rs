@@ -51,6 +51,23 @@ fn ids<R: KvRead>(
         .collect()
 }
 
+/// Resolves indexed ids to their records; an index entry without its
+/// record means the store is corrupt.
+fn indexed<V>(
+    ids: &[Hash],
+    get: impl Fn(&Hash) -> Result<Option<V>, KvError>,
+    what: &str,
+) -> Result<Vec<V>, KvError> {
+    ids.iter()
+        .map(|h| {
+            get(h)?.ok_or_else(|| KvError::Corrupt {
+                key: format!("{what} {h}"),
+                reason: format!("indexed {what} is missing"),
+            })
+        })
+        .collect()
+}
+
 /// An organisation.
 pub fn org<R: KvRead>(kv: &R, id: &OrgId) -> Result<Option<OrgRecord>, KvError> {
     one(kv, Key::new(schema::ORG).id(id.as_str()).build())
@@ -107,14 +124,7 @@ pub fn campaign_donations<R: KvRead>(
     let (_, end) = prefix.clone().prefix_range();
     let start = prefix.u64(from_seq).build();
     let list = ids(kv, (start, end), limit)?;
-    list.iter()
-        .map(|h| {
-            donation(kv, h)?.ok_or_else(|| KvError::Corrupt {
-                key: format!("donation {h}"),
-                reason: "indexed donation is missing".into(),
-            })
-        })
-        .collect()
+    indexed(&list, |h| donation(kv, h), "donation")
 }
 
 /// A donor's donations (by tag, or `campaign:<id>` for grants), oldest first.
@@ -130,14 +140,7 @@ pub fn donor_donations<R: KvRead>(
             .prefix_range(),
         limit,
     )?;
-    list.iter()
-        .map(|h| {
-            donation(kv, h)?.ok_or_else(|| KvError::Corrupt {
-                key: format!("donation {h}"),
-                reason: "indexed donation is missing".into(),
-            })
-        })
-        .collect()
+    indexed(&list, |h| donation(kv, h), "donation")
 }
 
 /// A campaign's disbursements, oldest first.

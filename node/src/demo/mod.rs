@@ -59,16 +59,7 @@ pub fn yuan(fen: u64) -> String {
 
 /// A date in China Standard Time.
 pub fn date(ms: u64) -> String {
-    let tz = chrono::FixedOffset::east_opt(8 * 3600);
-    match (
-        i64::try_from(ms)
-            .ok()
-            .and_then(chrono::DateTime::from_timestamp_millis),
-        tz,
-    ) {
-        (Some(t), Some(tz)) => t.with_timezone(&tz).format("%Y-%m-%d").to_string(),
-        _ => ms.to_string(),
-    }
+    charity_ledger::time::date(ms)
 }
 
 fn now_ms() -> u64 {
