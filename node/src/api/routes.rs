@@ -1,0 +1,407 @@
+//! The handlers. Every input from the request is validated into the
+//! ledger's types first; anything malformed is a 400 with a code.
+
+use std::convert::Infallible;
+use std::sync::RwLockReadGuard;
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::IntoResponse;
+use axum::Json;
+use charity_ledger::donor::Donor;
+use charity_ledger::exec::{ExecError, Executor};
+use charity_ledger::hex::Hash;
+use charity_ledger::ids::CampaignId;
+use charity_ledger::org_id::OrgId;
+use charity_ledger::{query, validate, Store, Transaction};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::{Stream, StreamExt};
+
+use super::{ApiError, ApiState};
+
+type Answer = Result<Json<Value>, ApiError>;
+
+fn read(state: &ApiState) -> Result<RwLockReadGuard<'_, Store>, ApiError> {
+    state
+        .store
+        .read()
+        .map_err(|_| ApiError::internal("unavailable", "the store is unavailable"))
+}
+
+fn path<T>(p: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
+    p.map(|Path(v)| v)
+        .map_err(|e| ApiError::bad_request("invalid_path", e.body_text()))
+}
+
+fn query_params<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    q.map(|Query(v)| v)
+        .map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))
+}
+
+fn hash(s: &str, what: &str) -> Result<Hash, ApiError> {
+    Hash::parse(s).map_err(|e| ApiError::bad_request("invalid_hex", format!("{what}: {e}")))
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<Value, ApiError> {
+    serde_json::to_value(v).map_err(|e| ApiError::internal("encoding_failed", e.to_string()))
+}
+
+/// `POST /v1/txs`: checks a signed transaction against the chain as it is
+/// now and keeps it for the next block.
+pub async fn submit(
+    State(state): State<ApiState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                e.status(),
+                "too_large",
+                format!("the body exceeds {} bytes", super::MAX_BODY),
+            )
+        } else {
+            ApiError::bad_request("malformed_body", e.body_text())
+        }
+    })?;
+    let tx = Transaction::decode(&body)?;
+    let id = tx.id();
+    {
+        let store = read(&state)?;
+        let tip = store.tip();
+        validate::check_stateless(&tx, &tip.chain_id)?;
+        let time = (state.clock)().max(tip.time + 1);
+        let mut ex = Executor::new(store.kv(), tip.height + 1, time);
+        match ex.apply(&tx, 0) {
+            Ok(()) => {}
+            Err(ExecError::Tx(e)) => return Err(e.into()),
+            Err(ExecError::Kv(e)) => return Err(e.into()),
+        }
+    }
+    state.mempool.insert(tx).map_err(|e| match e {
+        crate::mempool::MempoolError::AlreadyPending(_) => {
+            ApiError::new(StatusCode::CONFLICT, e.code(), e.to_string())
+        }
+        _ => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.code(), e.to_string()),
+    })?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"tx_id": id, "status": "pending"})),
+    ))
+}
+
+/// `GET /v1/txs/{id}`.
+pub async fn tx(State(state): State<ApiState>, id: Result<Path<String>, PathRejection>) -> Answer {
+    let id = hash(&path(id)?, "tx id")?;
+    let store = read(&state)?;
+    if let Some(loc) = store.tx_location(&id)? {
+        let tx = store.tx(&id)?.ok_or_else(|| {
+            ApiError::internal(
+                "storage_corrupt",
+                format!("transaction {id} is indexed but missing"),
+            )
+        })?;
+        return Ok(Json(json!({
+            "tx": to_json(&tx)?, "tx_id": id, "status": "committed",
+            "height": loc.height, "index": loc.index, "kind": tx.kind().name(),
+        })));
+    }
+    match state.mempool.get(&id) {
+        Some(tx) => Ok(Json(
+            json!({"tx": to_json(&tx)?, "tx_id": id, "status": "pending", "kind": tx.kind().name()}),
+        )),
+        None => Err(ApiError::not_found(
+            "unknown_tx",
+            format!("transaction {id} is neither committed nor pending"),
+        )),
+    }
+}
+
+/// `GET /v1/txs/{id}/receipt`.
+pub async fn receipt(
+    State(state): State<ApiState>,
+    id: Result<Path<String>, PathRejection>,
+) -> Answer {
+    let id = hash(&path(id)?, "tx id")?;
+    let store = read(&state)?;
+    if store.tx_location(&id)?.is_none() {
+        let pending = state.mempool.get(&id).is_some();
+        return Err(ApiError::not_found(
+            "unknown_tx",
+            if pending {
+                format!("transaction {id} is pending; its receipt exists once it is committed")
+            } else {
+                format!("transaction {id} is not committed")
+            },
+        ));
+    }
+    Ok(Json(to_json(&store.receipt(&id)?)?))
+}
+
+fn block_json(store: &Store, height: u64) -> Answer {
+    let header = store.header(height)?.ok_or_else(|| {
+        ApiError::not_found(
+            "unknown_block",
+            format!(
+                "there is no block {height}; the chain is at {}",
+                store.tip().height
+            ),
+        )
+    })?;
+    Ok(Json(json!({
+        "header": to_json(&header)?,
+        "hash": store.block_hash(height)?,
+        "commit": to_json(&store.commit_certificate(height)?)?,
+        "tx_ids": store.block_tx_ids(height)?,
+    })))
+}
+
+/// `GET /v1/blocks/{height}`.
+pub async fn block(
+    State(state): State<ApiState>,
+    h: Result<Path<String>, PathRejection>,
+) -> Answer {
+    let h = path(h)?;
+    let height: u64 = h.parse().map_err(|_| {
+        ApiError::bad_request("invalid_height", format!("{h:?} is not a block height"))
+    })?;
+    let store = read(&state)?;
+    block_json(&store, height)
+}
+
+/// `GET /v1/blocks/latest`.
+pub async fn latest_block(State(state): State<ApiState>) -> Answer {
+    let store = read(&state)?;
+    let h = store.tip().height;
+    if h == 0 {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no_blocks",
+            "the chain has no blocks yet",
+        ));
+    }
+    block_json(&store, h)
+}
+
+/// `GET /v1/checkpoint`: the latest header and its commit.
+pub async fn checkpoint(State(state): State<ApiState>) -> Answer {
+    let store = read(&state)?;
+    let h = store.tip().height;
+    if h == 0 {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no_blocks",
+            "the chain has no blocks yet",
+        ));
+    }
+    let header = store
+        .header(h)?
+        .ok_or_else(|| ApiError::internal("storage_corrupt", format!("header {h} is missing")))?;
+    Ok(Json(
+        json!({"header": to_json(&header)?, "commit": to_json(&store.commit_certificate(h)?)?}),
+    ))
+}
+
+/// Query of `/v1/log/consistency`.
+#[derive(Deserialize)]
+pub struct Consistency {
+    from: u64,
+    to: u64,
+}
+
+/// `GET /v1/log/consistency?from=N&to=M`.
+pub async fn consistency(
+    State(state): State<ApiState>,
+    q: Result<Query<Consistency>, QueryRejection>,
+) -> Answer {
+    let q = query_params(q)?;
+    if q.from == 0 || q.from > q.to {
+        return Err(ApiError::bad_request(
+            "bad_sizes",
+            format!("need 0 < from <= to, got from={} to={}", q.from, q.to),
+        ));
+    }
+    let proof = read(&state)?.log_consistency(q.from, q.to)?;
+    Ok(Json(json!({"from": q.from, "to": q.to, "proof": proof})))
+}
+
+/// Query of `/v1/log/inclusion`.
+#[derive(Deserialize)]
+pub struct Inclusion {
+    tx_id: String,
+    size: u64,
+}
+
+/// `GET /v1/log/inclusion?tx_id=..&size=M`.
+pub async fn inclusion(
+    State(state): State<ApiState>,
+    q: Result<Query<Inclusion>, QueryRejection>,
+) -> Answer {
+    let q = query_params(q)?;
+    let id = hash(&q.tx_id, "tx_id")?;
+    let (index, proof) = read(&state)?.log_inclusion(&id, q.size)?;
+    Ok(Json(
+        json!({"tx_id": id, "index": index, "size": q.size, "proof": proof}),
+    ))
+}
+
+/// `GET /v1/validators`: the set in force for the next height.
+pub async fn validators(State(state): State<ApiState>) -> Answer {
+    let store = read(&state)?;
+    Ok(Json(to_json(&store.tip().next_validators.validators())?))
+}
+
+/// `GET /v1/orgs`.
+pub async fn orgs(State(state): State<ApiState>) -> Answer {
+    let store = read(&state)?;
+    Ok(Json(to_json(&query::orgs(store.kv(), 10_000)?)?))
+}
+
+/// `GET /v1/orgs/{id}`.
+pub async fn org(State(state): State<ApiState>, id: Result<Path<String>, PathRejection>) -> Answer {
+    let id = path(id)?;
+    let id = OrgId::parse(&id).map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
+    let store = read(&state)?;
+    let org = query::org(store.kv(), &id)?.ok_or_else(|| {
+        ApiError::not_found(
+            "unknown_org",
+            format!("organisation {id} is not registered"),
+        )
+    })?;
+    let campaigns = query::org_campaigns(store.kv(), &id, 10_000)?;
+    let notes = query::notes(store.kv(), id.as_str(), 1_000)?;
+    Ok(Json(
+        json!({"org": to_json(&org)?, "campaigns": campaigns, "notes": notes}),
+    ))
+}
+
+/// `GET /v1/campaigns`.
+pub async fn campaigns(State(state): State<ApiState>) -> Answer {
+    let store = read(&state)?;
+    Ok(Json(to_json(&query::campaigns(store.kv(), 10_000)?)?))
+}
+
+/// Paging of a campaign's donations.
+#[derive(Deserialize)]
+pub struct Page {
+    from_seq: Option<u64>,
+    limit: Option<usize>,
+}
+
+/// `GET /v1/campaigns/{id}?from_seq=&limit=`: the campaign with its
+/// donations (paged, at most 1,000), disbursements with their allocations,
+/// refunds and report ids.
+pub async fn campaign(
+    State(state): State<ApiState>,
+    id: Result<Path<String>, PathRejection>,
+    q: Result<Query<Page>, QueryRejection>,
+) -> Answer {
+    let id = path(id)?;
+    let id = CampaignId::parse(&id).map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
+    let page = query_params(q)?;
+    let limit = page.limit.unwrap_or(100).min(1_000);
+    let from = page.from_seq.unwrap_or(0);
+    let store = read(&state)?;
+    let kv = store.kv();
+    let c = query::campaign(kv, &id)?.ok_or_else(|| {
+        ApiError::not_found("unknown_campaign", format!("campaign {id} does not exist"))
+    })?;
+    let donations = query::campaign_donations(kv, &id, from, limit)?;
+    let mut disbursements = Vec::new();
+    for d in query::campaign_disbursements(kv, &id, 10_000)? {
+        let allocations = query::allocations_of_disbursement(kv, &d.disbursement_id, 10_000)?;
+        disbursements
+            .push(json!({"disbursement": to_json(&d)?, "allocations": to_json(&allocations)?}));
+    }
+    Ok(Json(json!({
+        "campaign": to_json(&c)?,
+        "unallocated": c.unallocated(),
+        "donations": to_json(&donations)?,
+        "next_seq": donations.last().map(|d| d.seq + 1),
+        "disbursements": disbursements,
+        "refunds": to_json(&query::campaign_refunds(kv, &id, 10_000)?)?,
+        "reports": query::campaign_reports(kv, &id, 10_000)?,
+        "notes": query::notes(kv, id.as_str(), 1_000)?,
+    })))
+}
+
+/// `GET /v1/donations/{id}/trace`.
+pub async fn trace(
+    State(state): State<ApiState>,
+    id: Result<Path<String>, PathRejection>,
+) -> Answer {
+    let id = hash(&path(id)?, "donation id")?;
+    let store = read(&state)?;
+    match query::trace(store.kv(), &id) {
+        Ok(t) => Ok(Json(to_json(&t)?)),
+        Err(e @ charity_ledger::trace::TraceError::UnknownDonation(_)) => {
+            Err(ApiError::not_found(e.code(), e.to_string()))
+        }
+        Err(e @ charity_ledger::trace::TraceError::TooLarge(_)) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            e.code(),
+            e.to_string(),
+        )),
+        Err(e) => Err(ApiError::internal(e.code(), e.to_string())),
+    }
+}
+
+/// `GET /v1/donors/{donor_tag}/donations` (or `campaign:<id>` for grants).
+pub async fn donor_donations(
+    State(state): State<ApiState>,
+    d: Result<Path<String>, PathRejection>,
+) -> Answer {
+    let d = path(d)?;
+    let donor = Donor::parse(&d).map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
+    let store = read(&state)?;
+    Ok(Json(to_json(&query::donor_donations(
+        store.kv(),
+        &donor,
+        10_000,
+    )?)?))
+}
+
+/// `GET /v1/evidence/{sha256}`: the transactions citing a file.
+pub async fn evidence(
+    State(state): State<ApiState>,
+    h: Result<Path<String>, PathRejection>,
+) -> Answer {
+    let h = hash(&path(h)?, "sha256")?;
+    let store = read(&state)?;
+    Ok(Json(
+        json!({"sha256": h, "cited_by": query::evidence(store.kv(), &h, 1_000)?}),
+    ))
+}
+
+/// `GET /v1/status`.
+pub async fn status(State(state): State<ApiState>) -> Answer {
+    let store = read(&state)?;
+    let tip = store.tip();
+    Ok(Json(json!({
+        "chain_id": tip.chain_id, "height": tip.height, "block_hash": tip.block_hash, "time": tip.time,
+        "log_size": tip.log.size(), "peers": (state.peers)(), "syncing": false, "pending": state.mempool.len(),
+    })))
+}
+
+/// `GET /v1/events`: one `block` event per committed block.
+pub async fn events(
+    State(state): State<ApiState>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let stream = BroadcastStream::new(state.events.subscribe()).filter_map(|e| match e {
+        Ok(b) => Event::default().event("block").json_data(&b).ok().map(Ok),
+        // A slow listener that missed blocks is told so and carries on.
+        Err(_) => Some(Ok(Event::default()
+            .event("lagged")
+            .data("some blocks were skipped"))),
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+/// Anything else.
+pub async fn unknown_route() -> ApiError {
+    ApiError::not_found("unknown_route", "no such endpoint; see /v1/status")
+}

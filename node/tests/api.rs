@@ -1,0 +1,455 @@
+//! The HTTP API against a real store on loopback: submissions with their
+//! error codes, every read endpoint, receipts and proofs that verify with
+//! the ledger's own functions, and the events stream.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use charity_ledger::chain::build_block;
+use charity_ledger::dev::{self, sign_commit};
+use charity_ledger::donor::DonorCode;
+use charity_ledger::hex::Hash;
+use charity_ledger::ids::{CampaignId, LineName, Region};
+use charity_ledger::kinds::*;
+use charity_ledger::receipt::{verify_receipt, Receipt};
+use charity_ledger::tx::TxKind;
+use charity_ledger::{merkle, Genesis, Keypair, Store, Transaction};
+use charity_node::api::{router, ApiState, BlockEvent};
+use serde_json::Value;
+
+const CHAIN: &str = "charity-api-test";
+const T0: u64 = 1_767_225_600_000;
+const DAY: u64 = 86_400_000;
+
+struct Net {
+    validators: Vec<Keypair>,
+    regulator: Keypair,
+    charity: Keypair,
+    platform: Keypair,
+    genesis: Genesis,
+    nonce: u64,
+}
+
+impl Net {
+    fn new() -> Self {
+        let validators: Vec<Keypair> = (0..4)
+            .map(|i| dev::key(&format!("api-validator-{i}")))
+            .collect();
+        let regulator = dev::key("api-regulator");
+        let reg_id = dev::org_id("11440100MB0000001").unwrap();
+        let genesis = dev::genesis(CHAIN, T0 - DAY, &reg_id, &regulator, &validators).unwrap();
+        Net {
+            validators,
+            regulator,
+            charity: dev::key("api-charity"),
+            platform: dev::key("api-platform"),
+            genesis,
+            nonce: 0,
+        }
+    }
+
+    fn tx(&mut self, key: &Keypair, kind: TxKind) -> Transaction {
+        self.nonce += 1;
+        dev::tx(CHAIN, key, self.nonce, kind).unwrap()
+    }
+}
+
+fn charity_id() -> charity_ledger::org_id::OrgId {
+    dev::org_id("53440100MJ0000001").unwrap()
+}
+fn platform_id() -> charity_ledger::org_id::OrgId {
+    dev::org_id("91440300MA0000004").unwrap()
+}
+fn lunch() -> CampaignId {
+    CampaignId::parse("rural-lunch-2026").unwrap()
+}
+
+/// Builds, signs and commits a block of `txs` on the shared store.
+fn commit(store: &Arc<RwLock<Store>>, net: &Net, txs: Vec<Transaction>, time: u64) -> BlockEvent {
+    let mut s = store.write().unwrap();
+    let tip = s.tip().clone();
+    let built = build_block(
+        s.kv(),
+        &tip,
+        txs,
+        time.max(tip.time + 1),
+        net.validators[0].public(),
+    )
+    .unwrap();
+    assert!(built.rejected.is_empty(), "{:?}", built.rejected);
+    let cert = sign_commit(
+        CHAIN,
+        tip.height + 1,
+        0,
+        &built.effects.block_hash,
+        &net.validators,
+    );
+    let event = BlockEvent {
+        height: built.block.header.height,
+        hash: built.effects.block_hash,
+        time: built.block.header.time,
+        tx_ids: built.block.tx_ids(),
+    };
+    s.commit(built.effects, &cert).unwrap();
+    event
+}
+
+fn donation(net: &mut Net, amount: u64, code: &str) -> Transaction {
+    let platform = net.platform.clone();
+    net.tx(
+        &platform,
+        TxKind::Donation(Donation {
+            campaign_id: lunch(),
+            amount,
+            donor_tag: DonorCode::parse(code).unwrap().tag(),
+            display_name: None,
+            restricted_line: None,
+            channel: "wechat_pay".into(),
+            payment_ref_hash: charity_ledger::crypto::sha256(
+                format!("pay-{amount}-{code}").as_bytes(),
+            ),
+            received_at: T0 + DAY,
+        }),
+    )
+}
+
+fn setup(store: &Arc<RwLock<Store>>, net: &mut Net) -> (Hash, Hash) {
+    let reg = net.regulator.clone();
+    let register = |id, name: &str, role, pf, key: &Keypair| {
+        TxKind::RegisterOrg(RegisterOrg {
+            org_id: id,
+            name: name.into(),
+            role,
+            public_fundraising: pf,
+            keys: vec![key.public()],
+            region: Region::parse("440100").unwrap(),
+        })
+    };
+    let (c, p) = (net.charity.clone(), net.platform.clone());
+    let t1 = net.tx(
+        &reg,
+        register(charity_id(), "广州市慈善会", OrgRole::Charity, true, &c),
+    );
+    let t2 = net.tx(
+        &reg,
+        register(platform_id(), "某公益平台", OrgRole::Platform, false, &p),
+    );
+    commit(store, net, vec![t1, t2], T0);
+    let file = TxKind::FileCampaign(FileCampaign {
+        campaign_id: lunch(),
+        title: "乡村儿童营养午餐 2026".into(),
+        description: "午餐".into(),
+        target: 500_000_00,
+        starts_at: T0,
+        ends_at: T0 + 200 * DAY,
+        region: Region::parse("440100").unwrap(),
+        beneficiaries: "学生".into(),
+        budget: vec![BudgetLine {
+            line: LineName::parse("meals").unwrap(),
+            category: Category::Program,
+            amount: 500_000_00,
+        }],
+        platforms: vec![platform_id()],
+        leftover_plan: "转入下一年度".into(),
+        emergency: None,
+    });
+    let t = net.tx(&c, file);
+    commit(store, net, vec![t], T0 + 1000);
+    let a = net.tx(
+        &reg,
+        TxKind::ApproveCampaign(ApproveCampaign {
+            campaign_id: lunch(),
+            approved: true,
+            filing_no: "F-1".into(),
+            note: None,
+        }),
+    );
+    commit(store, net, vec![a], T0 + 2000);
+    let d = donation(net, 100_00, "K7QF-2M9D-XR4T-8HWA-6PZN");
+    let donation_id = d.id();
+    commit(store, net, vec![d], T0 + 2 * DAY);
+    let x = net.tx(
+        &c,
+        TxKind::Disbursement(Disbursement {
+            campaign_id: lunch(),
+            amount: 60_00,
+            category: Category::Program,
+            line: LineName::parse("meals").unwrap(),
+            recipient: Recipient {
+                kind: RecipientKind::Vendor,
+                id: None,
+                name: "某某餐饮有限公司".into(),
+            },
+            purpose: "食材".into(),
+            evidence: vec![Evidence {
+                sha256: charity_ledger::crypto::sha256(b"invoice"),
+                title: "发票".into(),
+                media_type: "application/pdf".into(),
+                uri: None,
+            }],
+        }),
+    );
+    let disb = x.id();
+    commit(store, net, vec![x], T0 + 3 * DAY);
+    (donation_id, disb)
+}
+
+async fn serve(state: ApiState) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, router(state)).await.unwrap();
+    });
+    format!("http://{addr}")
+}
+
+async fn get(c: &reqwest::Client, url: String) -> (u16, Value) {
+    let r = c.get(url).send().await.unwrap();
+    let s = r.status().as_u16();
+    (s, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn post(c: &reqwest::Client, base: &str, body: Vec<u8>) -> (u16, Value) {
+    let r = c
+        .post(format!("{base}/v1/txs"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let s = r.status().as_u16();
+    (s, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_serves_the_chain_and_checks_submissions() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut net = Net::new();
+    let store = Arc::new(RwLock::new(
+        Store::open_or_init(dir.path(), &net.genesis).unwrap(),
+    ));
+    let (donation_id, disb_id) = setup(&store, &mut net);
+    let mut state = ApiState::new(store.clone(), 100);
+    state.clock = Arc::new(|| T0 + 10 * DAY);
+    let base = serve(state.clone()).await;
+    let c = reqwest::Client::new();
+
+    // Status and blocks.
+    let (s, v) = get(&c, format!("{base}/v1/status")).await;
+    assert_eq!(
+        (s, v["height"].as_u64(), v["chain_id"].as_str()),
+        (200, Some(5), Some(CHAIN))
+    );
+    let (s, v) = get(&c, format!("{base}/v1/blocks/latest")).await;
+    assert_eq!((s, v["header"]["height"].as_u64()), (200, Some(5)));
+    assert_eq!(v["tx_ids"][0].as_str(), Some(disb_id.to_hex().as_str()));
+    assert_eq!(
+        get(&c, format!("{base}/v1/blocks/99")).await.1["code"],
+        "unknown_block"
+    );
+    assert_eq!(get(&c, format!("{base}/v1/blocks/abc")).await.0, 400);
+
+    // A good submission is pending, then committed.
+    let good = donation(&mut net, 250_00, "KHCR-4HFF-D0PJ-H0B8-FSQT");
+    let (s, v) = post(&c, &base, good.to_canonical_json().unwrap()).await;
+    assert_eq!((s, v["status"].as_str()), (202, Some("pending")), "{v}");
+    let (_, v) = get(&c, format!("{base}/v1/txs/{}", good.id())).await;
+    assert_eq!(v["status"], "pending");
+    assert_eq!(
+        post(&c, &base, good.to_canonical_json().unwrap()).await.1["code"],
+        "already_pending"
+    );
+
+    // Events: subscribe, commit the pending transaction, see the block.
+    let mut events = c.get(format!("{base}/v1/events")).send().await.unwrap();
+    let pending = state.mempool.peek(10);
+    let event = commit(&store, &net, pending, T0 + 4 * DAY);
+    state.committed(event.clone());
+    let mut seen = String::new();
+    let wait = tokio::time::timeout(Duration::from_secs(10), async {
+        while !seen.contains("event: block") || !seen.contains(&event.hash.to_hex()) {
+            match events.chunk().await.unwrap() {
+                Some(b) => seen.push_str(&String::from_utf8_lossy(&b)),
+                None => break,
+            }
+        }
+    })
+    .await;
+    assert!(wait.is_ok() && seen.contains(&good.id().to_hex()), "{seen}");
+    let (_, v) = get(&c, format!("{base}/v1/txs/{}", good.id())).await;
+    assert_eq!(
+        (v["status"].as_str(), v["height"].as_u64()),
+        (Some("committed"), Some(6))
+    );
+    assert!(state.mempool.is_empty());
+
+    // Rejections, each with its code and status.
+    let (s, v) = post(&c, &base, good.to_canonical_json().unwrap()).await;
+    assert_eq!((s, v["code"].as_str()), (409, Some("duplicate_tx")));
+    let forged = Transaction::from_parts(
+        donation(&mut net, 5, "N9XQ-9D6X-DA4S-SH9A-ZR03")
+            .body()
+            .clone(),
+        charity_ledger::Signature::from([1; 64]),
+    )
+    .unwrap();
+    let (s, v) = post(&c, &base, forged.to_canonical_json().unwrap()).await;
+    assert_eq!((s, v["code"].as_str()), (400, Some("bad_signature")));
+    let mut unknown = donation(&mut net, 5, "N9XQ-9D6X-DA4S-SH9A-ZR03");
+    let mut body = unknown.body().clone();
+    if let TxKind::Donation(d) = &mut body.kind {
+        d.campaign_id = CampaignId::parse("no-such-campaign").unwrap();
+    }
+    unknown = Transaction::sign(body, &net.platform).unwrap();
+    let (s, v) = post(&c, &base, unknown.to_canonical_json().unwrap()).await;
+    assert_eq!((s, v["code"].as_str()), (422, Some("unknown_campaign")));
+    let (s, v) = post(&c, &base, b"{garbage".to_vec()).await;
+    assert_eq!((s, v["code"].as_str()), (400, Some("malformed_json")));
+    let (s, v) = post(&c, &base, vec![b' '; 70_000]).await;
+    assert_eq!((s, v["code"].as_str()), (413, Some("too_large")));
+
+    // A receipt verifies against the genesis validators, and not once any
+    // byte of it is changed.
+    let trusted = net.genesis.validator_set().unwrap().public_list();
+    let bytes = c
+        .get(format!("{base}/v1/txs/{donation_id}/receipt"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let r = Receipt::decode(&bytes).unwrap();
+    verify_receipt(&r, &trusted).unwrap();
+    for i in (0..bytes.len()).step_by(7) {
+        let mut b = bytes.to_vec();
+        b[i] = match b[i] {
+            b'0'..=b'8' | b'a'..=b'e' => b[i] + 1,
+            b'9' => b'0',
+            b'f' => b'a',
+            _ => continue,
+        };
+        if let Ok(r2) = Receipt::decode(&b) {
+            assert!(
+                verify_receipt(&r2, &trusted).is_err(),
+                "byte {i} changed and the receipt still verifies"
+            );
+        }
+    }
+
+    // Checkpoints: the commit proves the header; consistency between two.
+    let (_, cp) = get(&c, format!("{base}/v1/checkpoint")).await;
+    let header: charity_ledger::Header = serde_json::from_value(cp["header"].clone()).unwrap();
+    let cert: charity_ledger::CommitCertificate =
+        serde_json::from_value(cp["commit"].clone()).unwrap();
+    charity_ledger::vote::verify_commit(
+        CHAIN,
+        header.height,
+        &header.hash().unwrap(),
+        &cert,
+        &net.genesis.validator_set().unwrap(),
+    )
+    .unwrap();
+    let (_, b3) = get(&c, format!("{base}/v1/blocks/3")).await;
+    let old: charity_ledger::Header = serde_json::from_value(b3["header"].clone()).unwrap();
+    let (s, p) = get(
+        &c,
+        format!(
+            "{base}/v1/log/consistency?from={}&to={}",
+            old.log_size, header.log_size
+        ),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let proof: Vec<[u8; 32]> = p["proof"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| Hash::parse(h.as_str().unwrap()).unwrap().0)
+        .collect();
+    merkle::verify_consistency(
+        old.log_size,
+        header.log_size,
+        &old.log_root.0,
+        &header.log_root.0,
+        &proof,
+    )
+    .unwrap();
+    assert_eq!(
+        get(&c, format!("{base}/v1/log/consistency?from=5&to=2"))
+            .await
+            .1["code"],
+        "bad_sizes"
+    );
+    let (_, inc) = get(
+        &c,
+        format!(
+            "{base}/v1/log/inclusion?tx_id={donation_id}&size={}",
+            header.log_size
+        ),
+    )
+    .await;
+    let proof: Vec<[u8; 32]> = inc["proof"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| Hash::parse(h.as_str().unwrap()).unwrap().0)
+        .collect();
+    merkle::verify_inclusion(
+        &donation_id.0,
+        inc["index"].as_u64().unwrap(),
+        header.log_size,
+        &proof,
+        &header.log_root.0,
+    )
+    .unwrap();
+
+    // Reads.
+    let (_, v) = get(&c, format!("{base}/v1/validators")).await;
+    assert_eq!(v.as_array().unwrap().len(), 4);
+    let (_, v) = get(&c, format!("{base}/v1/orgs/{}", charity_id())).await;
+    assert_eq!(v["org"]["name"], "广州市慈善会");
+    assert_eq!(v["campaigns"][0], "rural-lunch-2026");
+    assert_eq!(
+        get(&c, format!("{base}/v1/orgs/NOT-A-CODE")).await.1["code"],
+        "invalid_org_id"
+    );
+    let (_, v) = get(&c, format!("{base}/v1/campaigns/rural-lunch-2026?limit=1")).await;
+    assert_eq!(v["campaign"]["raised"].as_u64(), Some(350_00));
+    assert_eq!(v["donations"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        v["disbursements"][0]["allocations"][0]["amount"].as_u64(),
+        Some(60_00)
+    );
+    assert_eq!(get(&c, format!("{base}/v1/campaigns/no-such")).await.0, 404);
+    let (_, v) = get(&c, format!("{base}/v1/donations/{donation_id}/trace")).await;
+    assert_eq!(
+        (
+            v["root"]["spent"][0]["amount"].as_u64(),
+            v["root"]["unspent"].as_u64()
+        ),
+        (Some(60_00), Some(40_00))
+    );
+    let tag = DonorCode::parse("K7QF-2M9D-XR4T-8HWA-6PZN").unwrap().tag();
+    let (_, v) = get(&c, format!("{base}/v1/donors/{tag}/donations")).await;
+    assert_eq!(
+        v[0]["donation_id"].as_str(),
+        Some(donation_id.to_hex().as_str())
+    );
+    assert_eq!(
+        get(&c, format!("{base}/v1/donors/NOT-HEX/donations"))
+            .await
+            .0,
+        400
+    );
+    let (_, v) = get(
+        &c,
+        format!(
+            "{base}/v1/evidence/{}",
+            charity_ledger::crypto::sha256(b"invoice")
+        ),
+    )
+    .await;
+    assert_eq!(v["cited_by"][0].as_str(), Some(disb_id.to_hex().as_str()));
+    let (s, v) = get(&c, format!("{base}/v1/nothing-here")).await;
+    assert_eq!((s, v["code"].as_str()), (404, Some("unknown_route")));
+}
