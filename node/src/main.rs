@@ -33,6 +33,9 @@ enum Command {
         /// Stop after this many live blocks.
         #[arg(long)]
         live_blocks: Option<u64>,
+        /// Port of the HTTP API while live (0: any free port).
+        #[arg(long, default_value_t = 8080)]
+        base_port: u16,
     },
     /// Re-verifies a stored chain from its genesis: every block, signature,
     /// commit, rule and allocation, and the resulting state entry by entry.
@@ -126,11 +129,13 @@ fn main() {
             no_live,
             live_interval,
             live_blocks,
+            base_port,
         } => demo::run(&demo::DemoOptions {
             data_dir,
             live: !no_live,
             live_interval: Duration::from_secs(live_interval),
             live_blocks,
+            base_port,
         }),
         Command::Audit { store } => audit(&store),
         Command::Export { store, out } => export(&store, &out),

@@ -12,9 +12,12 @@ pub mod scenario;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
+use charity_ledger::chain::build_block;
+use charity_ledger::dev::sign_commit;
 use charity_ledger::dev::{Committed, DevChain};
 use charity_ledger::donor::Donor;
 use charity_ledger::hex::{Hash, Nonce};
@@ -26,6 +29,7 @@ use charity_ledger::store::Store;
 use charity_ledger::trace::TraceNode;
 use charity_ledger::tx::{Transaction, TxBody, TxKind};
 use charity_ledger::{query, receipt, Keypair};
+use charity_node::api::{router, ApiState, BlockEvent};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -42,6 +46,8 @@ pub struct DemoOptions {
     pub live_interval: Duration,
     /// Stop the live loop after this many blocks (none: until Ctrl-C).
     pub live_blocks: Option<u64>,
+    /// Port of the HTTP API (0: any free port).
+    pub base_port: u16,
 }
 
 /// Formats fen as yuan with two decimals and thousands separators.
@@ -891,77 +897,169 @@ pub fn run(opts: &DemoOptions) -> Result<()> {
     }
     summary(&b.chain.backend, &cast, &opts.data_dir)?;
     if opts.live {
-        live(&mut b, opts)?;
+        let Builder {
+            chain,
+            rng,
+            nonce,
+            payments,
+            ..
+        } = b;
+        let keys: Vec<Keypair> = cast.validators.iter().map(|(k, _)| k.clone()).collect();
+        live(
+            Live {
+                store: Arc::new(RwLock::new(chain.backend)),
+                validators: keys,
+                rng,
+                nonce,
+                payments,
+            },
+            &cast,
+            opts,
+        )?;
     }
     Ok(())
 }
 
-/// Adds a few donations to the campaigns open now, every interval.
-fn live(b: &mut Builder<'_>, opts: &DemoOptions) -> Result<()> {
+/// The running demo: the shared store, served over HTTP while blocks are
+/// added.
+struct Live {
+    store: Arc<RwLock<Store>>,
+    validators: Vec<Keypair>,
+    rng: StdRng,
+    nonce: u64,
+    payments: u64,
+}
+
+/// Serves the HTTP API on a thread of its own; returns the address.
+fn serve(state: ApiState, port: u16) -> Result<std::net::SocketAddr> {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port))
+        .with_context(|| format!("binding 127.0.0.1:{port} for the HTTP API"))?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the HTTP runtime")?;
+    std::thread::spawn(move || {
+        rt.block_on(async move {
+            match tokio::net::TcpListener::from_std(listener) {
+                Ok(l) => {
+                    if let Err(e) = axum::serve(l, router(state)).await {
+                        eprintln!("charity-node: the HTTP API stopped: {e}");
+                    }
+                }
+                Err(e) => eprintln!("charity-node: the HTTP API could not start: {e}"),
+            }
+        });
+    });
+    Ok(addr)
+}
+
+/// Serves the API and, every interval, commits a block with a few new
+/// donations to the campaigns open today and whatever was submitted over
+/// HTTP.
+fn live(mut l: Live, cast: &Cast, opts: &DemoOptions) -> Result<()> {
+    let state = ApiState::new(l.store.clone(), 10_000);
+    let addr = serve(state.clone(), opts.base_port)?;
+    println!();
+    println!("HTTP API: http://{addr}/v1/status (campaigns: http://{addr}/v1/campaigns)");
     let now = now_ms();
-    let open: Vec<(usize, Plan)> = scenario::plans()
+    let open: Vec<Plan> = scenario::plans()
         .into_iter()
-        .filter(|(_, p)| {
+        .map(|(_, p)| p)
+        .filter(|p| {
             let start = YEAR_START + p.window.0 * DAY;
             let end = YEAR_START + (p.window.1 + 1) * DAY - 1;
             start <= now && now <= end
         })
         .collect();
     if open.is_empty() {
-        println!("no demo campaign is open today; nothing to add live");
-        return Ok(());
+        println!("no demo campaign is open today; only transactions submitted over HTTP are added");
     }
-    println!();
     println!(
-        "adding donations every {} s to the campaigns open today; Ctrl-C stops",
+        "adding a block every {} s; Ctrl-C stops",
         opts.live_interval.as_secs()
     );
     let mut blocks = 0u64;
-    let mut next_donor = 5_000 + b.chain.tip().height * 10;
+    let mut next_donor = 5_000 + l.nonce;
     loop {
         if opts.live_blocks.is_some_and(|n| blocks >= n) {
             return Ok(());
         }
         std::thread::sleep(opts.live_interval);
-        let mut txs = Vec::new();
         let now = now_ms();
-        for (owner, p) in &open {
+        let mut txs = state.mempool.peek(1_000);
+        let submitted = txs.len();
+        for p in &open {
             let campaign = scenario::campaign_id(p.id)?;
-            let c = query::campaign(b.chain.backend.kv(), &campaign)?;
-            if c.is_none_or(|c| c.status != CampaignStatus::Approved) {
-                continue;
-            }
-            for _ in 0..b.rng.gen_range(1..=3) {
+            for _ in 0..l.rng.gen_range(1..=3) {
                 next_donor += 1;
-                b.payments += 1;
-                let amount = p.typical_gift * [50u64, 100, 100, 200][b.rng.gen_range(0..4)] / 100;
-                let kind = TxKind::Donation(Donation {
-                    campaign_id: campaign.clone(),
-                    amount,
-                    donor_tag: scenario::donor_code(next_donor).tag(),
-                    display_name: None,
-                    restricted_line: None,
-                    channel: "wechat_pay".into(),
-                    payment_ref_hash: scenario::payment_ref(b.payments + 10_000_000),
-                    received_at: now.saturating_sub(1_000),
-                });
-                let key = if b.rng.gen_bool(0.5) {
-                    b.cast.platform_a.key.clone()
+                l.payments += 1;
+                l.nonce += 1;
+                let amount = p.typical_gift * [50u64, 100, 100, 200][l.rng.gen_range(0..4)] / 100;
+                let key = if l.rng.gen_bool(0.5) {
+                    &cast.platform_a.key
                 } else {
-                    b.cast.platform_b.key.clone()
+                    &cast.platform_b.key
                 };
-                let _ = owner;
-                txs.push(b.tx(&key, kind)?);
+                txs.push(Transaction::sign(
+                    TxBody {
+                        chain_id: scenario::CHAIN_ID.into(),
+                        signer: key.public(),
+                        nonce: Nonce::from(l.nonce.to_be_bytes()),
+                        created_at: now,
+                        kind: TxKind::Donation(Donation {
+                            campaign_id: campaign.clone(),
+                            amount,
+                            donor_tag: scenario::donor_code(next_donor).tag(),
+                            display_name: None,
+                            restricted_line: None,
+                            channel: "wechat_pay".into(),
+                            payment_ref_hash: scenario::payment_ref(l.payments + 10_000_000),
+                            received_at: now.saturating_sub(1_000),
+                        }),
+                    },
+                    key,
+                )?);
             }
         }
-        let n = txs.len();
-        let c = b.commit(txs, now)?;
+        let (event, rejected) = {
+            let mut store = l
+                .store
+                .write()
+                .map_err(|_| anyhow::anyhow!("the store lock is poisoned"))?;
+            let tip = store.tip().clone();
+            let proposer = l.validators[(tip.height as usize) % l.validators.len()].public();
+            let built = build_block(store.kv(), &tip, txs, now.max(tip.time + 1), proposer)?;
+            let cert = sign_commit(
+                &tip.chain_id,
+                tip.height + 1,
+                0,
+                &built.effects.block_hash,
+                &l.validators,
+            );
+            let event = BlockEvent {
+                height: built.block.header.height,
+                hash: built.effects.block_hash,
+                time: built.block.header.time,
+                tx_ids: built.block.tx_ids(),
+            };
+            store.commit(built.effects, &cert)?;
+            (event, built.rejected)
+        };
+        // Submitted transactions that are no longer valid leave the pool.
+        state
+            .mempool
+            .remove(&rejected.iter().map(|(id, _)| *id).collect::<Vec<_>>());
         blocks += 1;
         println!(
-            "  height {}: {} new donation(s), block {}",
-            c.built.block.header.height,
-            n,
-            c.built.effects.block_hash.short()
+            "  height {}: {} transaction(s) ({} submitted over HTTP), block {}",
+            event.height,
+            event.tx_ids.len(),
+            submitted,
+            event.hash.short()
         );
+        state.committed(event);
     }
 }
