@@ -452,4 +452,20 @@ async fn the_api_serves_the_chain_and_checks_submissions() {
     assert_eq!(v["cited_by"][0].as_str(), Some(disb_id.to_hex().as_str()));
     let (s, v) = get(&c, format!("{base}/v1/nothing-here")).await;
     assert_eq!((s, v["code"].as_str()), (404, Some("unknown_route")));
+
+    // Metrics count requests by route pattern, not by raw path.
+    let m = c
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(m.contains("charity_chain_height 6"), "{m}");
+    assert!(m.contains("route=\"/v1/txs/{id}\""), "{m}");
+    assert!(
+        !m.contains(&donation_id.to_hex()),
+        "raw paths must not become labels"
+    );
 }

@@ -3,6 +3,7 @@
 //! server-sent-events stream of committed blocks.
 
 mod error;
+pub mod metrics;
 mod routes;
 
 use std::sync::{Arc, RwLock};
@@ -53,6 +54,8 @@ pub struct ApiState {
     pub clock: Arc<dyn Fn() -> u64 + Send + Sync>,
     /// Connected peers.
     pub peers: Arc<dyn Fn() -> usize + Send + Sync>,
+    /// Prometheus metrics (none if they could not be registered).
+    pub metrics: Option<metrics::Metrics>,
 }
 
 impl ApiState {
@@ -71,6 +74,7 @@ impl ApiState {
                     .unwrap_or(0)
             }),
             peers: Arc::new(|| 0),
+            metrics: metrics::Metrics::new().ok(),
         }
     }
 
@@ -104,7 +108,12 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/evidence/{sha256}", get(routes::evidence))
         .route("/v1/status", get(routes::status))
         .route("/v1/events", get(routes::events))
+        .route("/metrics", get(metrics::render))
         .fallback(routes::unknown_route)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
