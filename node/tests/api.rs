@@ -453,6 +453,22 @@ async fn the_api_serves_the_chain_and_checks_submissions() {
     let (s, v) = get(&c, format!("{base}/v1/nothing-here")).await;
     assert_eq!((s, v["code"].as_str()), (404, Some("unknown_route")));
 
+    // The OpenAPI document lists every endpoint.
+    let (s, doc) = get(&c, format!("{base}/v1/openapi.json")).await;
+    assert_eq!(s, 200);
+    for p in [
+        "/v1/txs",
+        "/v1/txs/{id}/receipt",
+        "/v1/log/consistency",
+        "/v1/events",
+        "/v1/campaigns/{id}",
+    ] {
+        assert!(
+            doc["paths"].get(p).is_some(),
+            "{p} missing from the OpenAPI document"
+        );
+    }
+
     // Metrics count requests by route pattern, not by raw path.
     let m = c
         .get(format!("{base}/metrics"))

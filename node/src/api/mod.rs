@@ -108,6 +108,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/evidence/{sha256}", get(routes::evidence))
         .route("/v1/status", get(routes::status))
         .route("/v1/events", get(routes::events))
+        .route("/v1/openapi.json", get(routes::openapi))
         .route("/metrics", get(metrics::render))
         .fallback(routes::unknown_route)
         .layer(axum::middleware::from_fn_with_state(

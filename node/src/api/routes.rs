@@ -53,6 +53,7 @@ fn to_json<T: serde::Serialize>(v: &T) -> Result<Value, ApiError> {
 
 /// `POST /v1/txs`: checks a signed transaction against the chain as it is
 /// now and keeps it for the next block.
+#[utoipa::path(post, path = "/v1/txs", request_body(content = Object, description = "A signed transaction: {\"body\": {...}, \"sig\": \"<128 hex>\"}", content_type = "application/json"), responses((status = 202, description = "Checked and pending: {tx_id, status}"), (status = 400, description = "Malformed or badly signed"), (status = 403, description = "Signer lacks the role"), (status = 409, description = "Already committed or pending"), (status = 413, description = "Too large"), (status = 422, description = "A rule is broken"), (status = 503, description = "Mempool full")))]
 pub async fn submit(
     State(state): State<ApiState>,
     body: Result<Bytes, BytesRejection>,
@@ -95,6 +96,7 @@ pub async fn submit(
 }
 
 /// `GET /v1/txs/{id}`.
+#[utoipa::path(get, path = "/v1/txs/{id}", params(("id" = String, Path, description = "Transaction id, 64 hex")), responses((status = 200, description = "The transaction, pending or committed with height and index"), (status = 400, description = "Malformed input: {code, message}"), (status = 404, description = "Unknown id: {code, message}")))]
 pub async fn tx(State(state): State<ApiState>, id: Result<Path<String>, PathRejection>) -> Answer {
     let id = hash(&path(id)?, "tx id")?;
     let store = read(&state)?;
@@ -122,6 +124,7 @@ pub async fn tx(State(state): State<ApiState>, id: Result<Path<String>, PathReje
 }
 
 /// `GET /v1/txs/{id}/receipt`.
+#[utoipa::path(get, path = "/v1/txs/{id}/receipt", params(("id" = String, Path, description = "Transaction id, 64 hex")), responses((status = 200, description = "The receipt (design, Receipts and proofs)"), (status = 400, description = "Malformed input: {code, message}"), (status = 404, description = "Unknown id: {code, message}")))]
 pub async fn receipt(
     State(state): State<ApiState>,
     id: Result<Path<String>, PathRejection>,
@@ -161,6 +164,7 @@ fn block_json(store: &Store, height: u64) -> Answer {
 }
 
 /// `GET /v1/blocks/{height}`.
+#[utoipa::path(get, path = "/v1/blocks/{height}", params(("height" = u64, Path, description = "Block height, from 1")), responses((status = 200, description = "{header, hash, commit, tx_ids}"), (status = 400, description = "Malformed input: {code, message}"), (status = 404, description = "Unknown id: {code, message}")))]
 pub async fn block(
     State(state): State<ApiState>,
     h: Result<Path<String>, PathRejection>,
@@ -174,6 +178,7 @@ pub async fn block(
 }
 
 /// `GET /v1/blocks/latest`.
+#[utoipa::path(get, path = "/v1/blocks/latest", responses((status = 200, description = "{header, hash, commit, tx_ids} of the latest block"), (status = 503, description = "No blocks yet")))]
 pub async fn latest_block(State(state): State<ApiState>) -> Answer {
     let store = read(&state)?;
     let h = store.tip().height;
@@ -188,6 +193,7 @@ pub async fn latest_block(State(state): State<ApiState>) -> Answer {
 }
 
 /// `GET /v1/checkpoint`: the latest header and its commit.
+#[utoipa::path(get, path = "/v1/checkpoint", responses((status = 200, description = "{header, commit} of the latest block"), (status = 503, description = "No blocks yet")))]
 pub async fn checkpoint(State(state): State<ApiState>) -> Answer {
     let store = read(&state)?;
     let h = store.tip().height;
@@ -214,6 +220,7 @@ pub struct Consistency {
 }
 
 /// `GET /v1/log/consistency?from=N&to=M`.
+#[utoipa::path(get, path = "/v1/log/consistency", params(("from" = u64, Query, description = "Older log size"), ("to" = u64, Query, description = "Newer log size")), responses((status = 200, description = "{from, to, proof: [hex]} (RFC 6962)"), (status = 400, description = "Bad sizes")))]
 pub async fn consistency(
     State(state): State<ApiState>,
     q: Result<Query<Consistency>, QueryRejection>,
@@ -237,6 +244,7 @@ pub struct Inclusion {
 }
 
 /// `GET /v1/log/inclusion?tx_id=..&size=M`.
+#[utoipa::path(get, path = "/v1/log/inclusion", params(("tx_id" = String, Query, description = "Transaction id"), ("size" = u64, Query, description = "Log size")), responses((status = 200, description = "{tx_id, index, size, proof} (RFC 6962)"), (status = 400, description = "Malformed input: {code, message}"), (status = 404, description = "Unknown id: {code, message}")))]
 pub async fn inclusion(
     State(state): State<ApiState>,
     q: Result<Query<Inclusion>, QueryRejection>,
@@ -250,18 +258,21 @@ pub async fn inclusion(
 }
 
 /// `GET /v1/validators`: the set in force for the next height.
+#[utoipa::path(get, path = "/v1/validators", responses((status = 200, description = "[{pubkey, power, org_id}] in force for the next height")))]
 pub async fn validators(State(state): State<ApiState>) -> Answer {
     let store = read(&state)?;
     Ok(Json(to_json(&store.tip().next_validators.validators())?))
 }
 
 /// `GET /v1/orgs`.
+#[utoipa::path(get, path = "/v1/orgs", responses((status = 200, description = "Registered organisations")))]
 pub async fn orgs(State(state): State<ApiState>) -> Answer {
     let store = read(&state)?;
     Ok(Json(to_json(&query::orgs(store.kv(), 10_000)?)?))
 }
 
 /// `GET /v1/orgs/{id}`.
+#[utoipa::path(get, path = "/v1/orgs/{id}", params(("id" = String, Path, description = "Unified Social Credit Code")), responses((status = 200, description = "{org, campaigns, notes}"), (status = 400, description = "Malformed input: {code, message}"), (status = 404, description = "Unknown id: {code, message}")))]
 pub async fn org(State(state): State<ApiState>, id: Result<Path<String>, PathRejection>) -> Answer {
     let id = path(id)?;
     let id = OrgId::parse(&id).map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
@@ -280,6 +291,7 @@ pub async fn org(State(state): State<ApiState>, id: Result<Path<String>, PathRej
 }
 
 /// `GET /v1/campaigns`.
+#[utoipa::path(get, path = "/v1/campaigns", responses((status = 200, description = "Campaigns with their totals")))]
 pub async fn campaigns(State(state): State<ApiState>) -> Answer {
     let store = read(&state)?;
     Ok(Json(to_json(&query::campaigns(store.kv(), 10_000)?)?))
@@ -295,6 +307,7 @@ pub struct Page {
 /// `GET /v1/campaigns/{id}?from_seq=&limit=`: the campaign with its
 /// donations (paged, at most 1,000), disbursements with their allocations,
 /// refunds and report ids.
+#[utoipa::path(get, path = "/v1/campaigns/{id}", params(("id" = String, Path, description = "Campaign id"), ("from_seq" = Option<u64>, Query, description = "First donation position"), ("limit" = Option<usize>, Query, description = "Donations per page, at most 1,000")), responses((status = 200, description = "{campaign, unallocated, donations, next_seq, disbursements (with allocations), refunds, reports, notes}"), (status = 400, description = "Malformed input: {code, message}"), (status = 404, description = "Unknown id: {code, message}")))]
 pub async fn campaign(
     State(state): State<ApiState>,
     id: Result<Path<String>, PathRejection>,
@@ -330,6 +343,7 @@ pub async fn campaign(
 }
 
 /// `GET /v1/donations/{id}/trace`.
+#[utoipa::path(get, path = "/v1/donations/{id}/trace", params(("id" = String, Path, description = "Donation id")), responses((status = 200, description = "Where the donation went, to the fen, across grants"), (status = 400, description = "Malformed input: {code, message}"), (status = 404, description = "Unknown id: {code, message}")))]
 pub async fn trace(
     State(state): State<ApiState>,
     id: Result<Path<String>, PathRejection>,
@@ -351,6 +365,7 @@ pub async fn trace(
 }
 
 /// `GET /v1/donors/{donor_tag}/donations` (or `campaign:<id>` for grants).
+#[utoipa::path(get, path = "/v1/donors/{donor}/donations", params(("donor" = String, Path, description = "Donor tag (64 hex) or campaign:<id>")), responses((status = 200, description = "The donor's donations, oldest first"), (status = 400, description = "Not a donor tag")))]
 pub async fn donor_donations(
     State(state): State<ApiState>,
     d: Result<Path<String>, PathRejection>,
@@ -366,6 +381,7 @@ pub async fn donor_donations(
 }
 
 /// `GET /v1/evidence/{sha256}`: the transactions citing a file.
+#[utoipa::path(get, path = "/v1/evidence/{sha256}", params(("sha256" = String, Path, description = "SHA-256 of a file, 64 hex")), responses((status = 200, description = "{sha256, cited_by: [tx ids]}"), (status = 400, description = "Not a hash")))]
 pub async fn evidence(
     State(state): State<ApiState>,
     h: Result<Path<String>, PathRejection>,
@@ -378,6 +394,7 @@ pub async fn evidence(
 }
 
 /// `GET /v1/status`.
+#[utoipa::path(get, path = "/v1/status", responses((status = 200, description = "{chain_id, height, block_hash, time, log_size, peers, syncing, pending}")))]
 pub async fn status(State(state): State<ApiState>) -> Answer {
     let store = read(&state)?;
     let tip = store.tip();
@@ -388,6 +405,7 @@ pub async fn status(State(state): State<ApiState>) -> Answer {
 }
 
 /// `GET /v1/events`: one `block` event per committed block.
+#[utoipa::path(get, path = "/v1/events", responses((status = 200, description = "Server-sent events: one `block` event {height, hash, time, tx_ids} per committed block")))]
 pub async fn events(
     State(state): State<ApiState>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
@@ -404,4 +422,40 @@ pub async fn events(
 /// Anything else.
 pub async fn unknown_route() -> ApiError {
     ApiError::not_found("unknown_route", "no such endpoint; see /v1/status")
+}
+
+/// The OpenAPI description of this API.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "charity-ledger node API",
+        description = "Signed transactions in; the chain's records, receipts and proofs out. Errors are {code, message}."
+    ),
+    paths(
+        submit,
+        tx,
+        receipt,
+        block,
+        latest_block,
+        checkpoint,
+        consistency,
+        inclusion,
+        validators,
+        orgs,
+        org,
+        campaigns,
+        campaign,
+        trace,
+        donor_donations,
+        evidence,
+        status,
+        events
+    )
+)]
+pub struct ApiDoc;
+
+/// `GET /v1/openapi.json`.
+pub async fn openapi() -> Answer {
+    use utoipa::OpenApi;
+    to_json(&ApiDoc::openapi()).map(Json)
 }
