@@ -1,0 +1,295 @@
+//! `charity`: the command line for charities, platforms, regulators and
+//! anyone checking the ledger. Commands that talk to a node take `--node`;
+//! `receipt verify` trusts nothing but the files it is given.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use charity_ledger::donor::{Donor, DonorCode};
+use charity_ledger::hex::Hash;
+use charity_sdk::client::Client;
+use charity_sdk::{amount, keys, tx, verify};
+use clap::{Parser, Subcommand};
+use serde_json::json;
+
+/// The charity-ledger command line.
+#[derive(Parser, Debug)]
+#[command(name = "charity", version, about)]
+struct Cli {
+    /// The node to talk to.
+    #[arg(long, global = true, default_value = "http://127.0.0.1:8080")]
+    node: String,
+    /// Print JSON for scripts.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Writes a new signing key (owner-readable only).
+    Keygen {
+        /// Where to write it.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Makes a new donor code and shows its tag.
+    DonorCode,
+    /// The node's chain and height.
+    Status,
+    /// Records a donation (as a platform or the campaign's charity).
+    Donate {
+        /// The signing key file.
+        #[arg(long)]
+        key: PathBuf,
+        /// The campaign.
+        #[arg(long)]
+        campaign: String,
+        /// Amount in yuan, e.g. 100.00.
+        #[arg(long, allow_hyphen_values = true)]
+        amount: String,
+        /// The donor's code (a new one is made if absent).
+        #[arg(long)]
+        donor_code: Option<String>,
+        /// Payment channel.
+        #[arg(long, default_value = "wechat_pay")]
+        channel: String,
+        /// The payment reference (only its hash goes on the chain).
+        #[arg(long)]
+        payment_ref: String,
+        /// Seconds to wait for the commit (0: do not wait).
+        #[arg(long, default_value_t = 30)]
+        wait: u64,
+    },
+    /// Receipts: fetch one, or verify one offline.
+    Receipt {
+        #[command(subcommand)]
+        command: ReceiptCommand,
+    },
+    /// A donor's donations and where the money went.
+    Trace {
+        /// The donor code from the receipt.
+        #[arg(long)]
+        donor_code: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ReceiptCommand {
+    /// Fetches the receipt of a committed transaction.
+    Get {
+        /// The transaction id.
+        tx_id: String,
+        /// Where to save it (printed if absent).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Verifies a saved receipt with no network, against the validators of
+    /// a genesis file or a JSON list of {pubkey, power}.
+    Verify {
+        /// The receipt file.
+        file: PathBuf,
+        /// The trusted validators (genesis file or list).
+        #[arg(long)]
+        validators: PathBuf,
+    },
+}
+
+fn print(json_out: bool, v: serde_json::Value, text: String) {
+    if json_out {
+        println!("{v}");
+    } else {
+        println!("{text}");
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let node = Client::new(&cli.node);
+    match cli.command {
+        Command::Keygen { out } => {
+            let k = keys::generate();
+            keys::save(&k, &out)?;
+            print(
+                cli.json,
+                json!({"public": k.public(), "file": out}),
+                format!("public key {} written to {}", k.public(), out.display()),
+            );
+        }
+        Command::DonorCode => {
+            let c = tx::new_donor_code();
+            print(
+                cli.json,
+                json!({"donor_code": c.as_str(), "donor_tag": c.tag()}),
+                format!("donor code {c}\ndonor tag  {}", c.tag()),
+            );
+        }
+        Command::Status => {
+            let v = node.get_json("/v1/status")?;
+            print(
+                cli.json,
+                v.clone(),
+                format!(
+                    "chain {} at height {}",
+                    v["chain_id"].as_str().unwrap_or("?"),
+                    v["height"]
+                ),
+            );
+        }
+        Command::Donate {
+            key,
+            campaign,
+            amount: typed,
+            donor_code,
+            channel,
+            payment_ref,
+            wait,
+        } => {
+            let fen = amount::parse_yuan(&typed)?;
+            let key = keys::load(&key)?;
+            let code = match donor_code {
+                Some(c) => DonorCode::parse(&c)?,
+                None => tx::new_donor_code(),
+            };
+            let t = tx::donation(
+                &node.chain_id()?,
+                &key,
+                &campaign,
+                fen,
+                &code,
+                &channel,
+                &payment_ref,
+            )?;
+            let id = node.submit(&t)?;
+            let height = if wait > 0 {
+                Some(node.wait_committed(&id, Duration::from_secs(wait))?)
+            } else {
+                None
+            };
+            print(
+                cli.json,
+                json!({"tx_id": id, "donor_code": code.as_str(), "amount_fen": fen, "height": height}),
+                format!(
+                    "donation {id} of {} yuan{}; donor code {code}",
+                    amount::format_yuan(fen),
+                    height.map_or(" submitted".into(), |h| format!(" committed at height {h}"))
+                ),
+            );
+        }
+        Command::Receipt {
+            command: ReceiptCommand::Get { tx_id, out },
+        } => {
+            let id = Hash::parse(&tx_id).map_err(|e| anyhow!("transaction id {tx_id:?}: {e}"))?;
+            let (r, bytes) = node.receipt(&id)?;
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, &bytes)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    print(
+                        cli.json,
+                        json!({"tx_id": id, "height": r.height, "file": path}),
+                        format!(
+                            "receipt of {id} (block {}) saved to {}",
+                            r.height,
+                            path.display()
+                        ),
+                    );
+                }
+                None => println!("{}", String::from_utf8_lossy(&bytes)),
+            }
+        }
+        Command::Receipt {
+            command: ReceiptCommand::Verify { file, validators },
+        } => {
+            let trusted_bytes = std::fs::read(&validators)
+                .with_context(|| format!("reading {}", validators.display()))?;
+            let trusted = verify::trusted_validators(&trusted_bytes)
+                .map_err(|e| anyhow!("{}: {e}", validators.display()))?;
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            match verify::receipt_bytes(&bytes, &trusted) {
+                Ok(h) => print(
+                    cli.json,
+                    json!({"verified": true, "height": h}),
+                    format!("verified: all four steps passed (block {h})"),
+                ),
+                Err(e) => {
+                    if cli.json {
+                        println!(
+                            "{}",
+                            json!({"verified": false, "step": e.step, "code": e.code, "reason": e.reason})
+                        );
+                    }
+                    bail!(
+                        "receipt {} does not verify: {e} [{}]",
+                        file.display(),
+                        e.code
+                    );
+                }
+            }
+        }
+        Command::Trace { donor_code } => {
+            let code = DonorCode::parse(&donor_code)?;
+            let tag = Donor::Tag(code.tag());
+            let list = node.get_json(&format!("/v1/donors/{tag}/donations"))?;
+            let mut out = Vec::new();
+            for d in list.as_array().cloned().unwrap_or_default() {
+                let id = d["donation_id"].as_str().unwrap_or_default();
+                let t = node.get_json(&format!("/v1/donations/{id}/trace"))?;
+                out.push(t);
+            }
+            if cli.json {
+                println!("{}", serde_json::Value::Array(out));
+            } else {
+                for t in &out {
+                    let d = &t["donation"];
+                    println!(
+                        "{} yuan to {}:",
+                        amount::format_yuan(d["amount"].as_u64().unwrap_or(0)),
+                        d["campaign_id"].as_str().unwrap_or("?")
+                    );
+                    print_node(&t["root"], 1);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_node(n: &serde_json::Value, depth: usize) {
+    let pad = "  ".repeat(depth);
+    for s in n["spent"].as_array().cloned().unwrap_or_default() {
+        let d = &s["disbursement"];
+        let amt = amount::format_yuan(s["amount"].as_u64().unwrap_or(0));
+        if s.get("grant").is_some() {
+            println!(
+                "{pad}{amt} → grant to {}",
+                d["recipient"]["name"].as_str().unwrap_or("?")
+            );
+            print_node(&s["grant"], depth + 1);
+        } else {
+            println!(
+                "{pad}{amt} → {} ({}) paid to {}",
+                d["purpose"].as_str().unwrap_or("?"),
+                d["line"].as_str().unwrap_or("?"),
+                d["recipient"]["name"].as_str().unwrap_or("?")
+            );
+        }
+    }
+    if let Some(u) = n["unspent"].as_u64().filter(|u| *u > 0) {
+        println!("{pad}{} not yet spent", amount::format_yuan(u));
+    }
+    if let Some(r) = n["refunded"].as_u64().filter(|r| *r > 0) {
+        println!("{pad}{} refunded", amount::format_yuan(r));
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        // One line with the chain of causes, and a non-zero exit.
+        eprintln!("charity: {e:#}");
+        std::process::exit(1);
+    }
+}

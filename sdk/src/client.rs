@@ -1,0 +1,223 @@
+//! A client for a node's HTTP API. Nothing it returns is trusted beyond
+//! what the caller verifies: receipts and checkpoints are checked with
+//! [`crate::verify`], offline.
+
+use std::time::{Duration, Instant};
+
+use charity_ledger::hex::Hash;
+use charity_ledger::receipt::Receipt;
+use charity_ledger::validators::PowerEntry;
+use charity_ledger::Transaction;
+use serde_json::Value;
+
+/// The largest answer read from a node (16 MiB).
+const MAX_ANSWER: u64 = 16 * 1024 * 1024;
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The node could not be reached.
+    #[error("cannot reach the node at {url}: {reason}")]
+    Unreachable {
+        /// The URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The node answered with an error.
+    #[error("the node refused ({status} {code}): {message}")]
+    Api {
+        /// HTTP status.
+        status: u16,
+        /// The node's error code.
+        code: String,
+        /// Its message.
+        message: String,
+    },
+    /// The answer could not be read.
+    #[error("unreadable answer from {url}: {reason}")]
+    Decode {
+        /// The URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// Waiting ran out.
+    #[error("transaction {0} was not committed within the timeout")]
+    Timeout(Hash),
+}
+
+impl ClientError {
+    /// Stable error code (the node's own code for refusals).
+    pub fn code(&self) -> &str {
+        match self {
+            ClientError::Unreachable { .. } => "node_unreachable",
+            ClientError::Api { code, .. } => code,
+            ClientError::Decode { .. } => "bad_answer",
+            ClientError::Timeout(_) => "timeout",
+        }
+    }
+}
+
+/// Where a transaction is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TxStatus {
+    /// Waiting for a block.
+    Pending,
+    /// In the block at this height.
+    Committed(u64),
+}
+
+/// A node's API.
+pub struct Client {
+    base: String,
+    agent: ureq::Agent,
+}
+
+impl Client {
+    /// A client for the node at `base`, e.g. `http://127.0.0.1:8080`.
+    pub fn new(base: &str) -> Self {
+        Client {
+            base: base.trim_end_matches('/').to_owned(),
+            agent: ureq::AgentBuilder::new()
+                .timeout(Duration::from_secs(30))
+                .build(),
+        }
+    }
+
+    fn answer(
+        &self,
+        url: &str,
+        r: Result<ureq::Response, ureq::Error>,
+    ) -> Result<Vec<u8>, ClientError> {
+        let read = |resp: ureq::Response| -> Result<Vec<u8>, ClientError> {
+            let mut buf = Vec::new();
+            std::io::Read::read_to_end(
+                &mut std::io::Read::take(resp.into_reader(), MAX_ANSWER),
+                &mut buf,
+            )
+            .map_err(|e| ClientError::Decode {
+                url: url.to_owned(),
+                reason: e.to_string(),
+            })?;
+            Ok(buf)
+        };
+        match r {
+            Ok(resp) => read(resp),
+            Err(ureq::Error::Status(status, resp)) => {
+                let body = read(resp).unwrap_or_default();
+                let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                Err(ClientError::Api {
+                    status,
+                    code: v["code"].as_str().unwrap_or("http_error").to_owned(),
+                    message: v["message"].as_str().unwrap_or("no message").to_owned(),
+                })
+            }
+            Err(e) => Err(ClientError::Unreachable {
+                url: url.to_owned(),
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    /// GETs `path` and returns the body.
+    pub fn get_bytes(&self, path: &str) -> Result<Vec<u8>, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let r = self.agent.get(&url).call();
+        self.answer(&url, r)
+    }
+
+    /// GETs `path` as JSON.
+    pub fn get_json(&self, path: &str) -> Result<Value, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let b = self.get_bytes(path)?;
+        serde_json::from_slice(&b).map_err(|e| ClientError::Decode {
+            url,
+            reason: e.to_string(),
+        })
+    }
+
+    /// Submits a signed transaction; the node checks it and keeps it.
+    pub fn submit(&self, tx: &Transaction) -> Result<Hash, ClientError> {
+        let url = format!("{}/v1/txs", self.base);
+        let body = tx.to_canonical_json().map_err(|e| ClientError::Decode {
+            url: url.clone(),
+            reason: e.to_string(),
+        })?;
+        let r = self
+            .agent
+            .post(&url)
+            .set("content-type", "application/json")
+            .send_bytes(&body);
+        self.answer(&url, r)?;
+        Ok(tx.id())
+    }
+
+    /// The node's chain id.
+    pub fn chain_id(&self) -> Result<String, ClientError> {
+        let v = self.get_json("/v1/status")?;
+        v["chain_id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| ClientError::Decode {
+                url: format!("{}/v1/status", self.base),
+                reason: "no chain_id".into(),
+            })
+    }
+
+    /// Where a transaction is.
+    pub fn tx_status(&self, id: &Hash) -> Result<TxStatus, ClientError> {
+        let v = self.get_json(&format!("/v1/txs/{id}"))?;
+        match (v["status"].as_str(), v["height"].as_u64()) {
+            (Some("committed"), Some(h)) => Ok(TxStatus::Committed(h)),
+            _ => Ok(TxStatus::Pending),
+        }
+    }
+
+    /// Waits until `id` is committed, asking again with growing pauses,
+    /// for at most `timeout`; returns the height.
+    pub fn wait_committed(&self, id: &Hash, timeout: Duration) -> Result<u64, ClientError> {
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(100);
+        loop {
+            if let TxStatus::Committed(h) = self.tx_status(id)? {
+                return Ok(h);
+            }
+            if started.elapsed() >= timeout {
+                return Err(ClientError::Timeout(*id));
+            }
+            std::thread::sleep(pause.min(timeout.saturating_sub(started.elapsed())));
+            pause = (pause * 2).min(Duration::from_secs(2));
+        }
+    }
+
+    /// The receipt of a committed transaction, and its bytes as served.
+    pub fn receipt(&self, id: &Hash) -> Result<(Receipt, Vec<u8>), ClientError> {
+        let path = format!("/v1/txs/{id}/receipt");
+        let bytes = self.get_bytes(&path)?;
+        let r = Receipt::decode(&bytes).map_err(|e| ClientError::Decode {
+            url: format!("{}{path}", self.base),
+            reason: e.to_string(),
+        })?;
+        Ok((r, bytes))
+    }
+
+    /// The validator set the node says is in force.
+    pub fn validators(&self) -> Result<Vec<PowerEntry>, ClientError> {
+        let v = self.get_json("/v1/validators")?;
+        let list = v.as_array().cloned().unwrap_or_default();
+        list.into_iter()
+            .map(|x| {
+                serde_json::from_value::<charity_ledger::kinds::ValidatorEntry>(x)
+                    .map(|e| PowerEntry {
+                        pubkey: e.pubkey,
+                        power: e.power,
+                    })
+                    .map_err(|e| ClientError::Decode {
+                        url: format!("{}/v1/validators", self.base),
+                        reason: e.to_string(),
+                    })
+            })
+            .collect()
+    }
+}
