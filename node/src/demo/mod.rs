@@ -865,6 +865,27 @@ fn write_docs(dir: &Path, docs: &[Document]) -> Result<()> {
     Ok(())
 }
 
+/// Writes the demo organisations' signing keys (owner-readable only), so
+/// that the `charity` command line can act as them against the demo.
+fn write_keys(dir: &Path, cast: &Cast) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let named = [
+        ("platform-a.key", &cast.platform_a),
+        ("platform-b.key", &cast.platform_b),
+        ("city-charity.key", &cast.city_charity),
+        ("city-bureau.key", &cast.city_bureau),
+        ("auditor.key", &cast.auditor),
+    ];
+    for (file, org) in named {
+        let path = dir.join(file);
+        if !path.exists() {
+            charity_sdk::keys::save(&org.key, &path)
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
 /// Runs the demo.
 pub fn run(opts: &DemoOptions) -> Result<()> {
     let cast = Cast::new()?;
@@ -887,6 +908,7 @@ pub fn run(opts: &DemoOptions) -> Result<()> {
     if b.chain.tip().height == 0 {
         build_history(&mut b, now_ms())?;
         write_docs(&opts.data_dir.join("evidence"), &b.docs)?;
+        write_keys(&opts.data_dir.join("keys"), &cast)?;
     } else {
         println!(
             "reusing the demo chain in {} (height {}); delete the directory to start afresh",
