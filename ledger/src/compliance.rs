@@ -15,7 +15,7 @@ use crate::kinds::Category;
 use crate::kv::{KvError, KvRead};
 use crate::org_id::OrgId;
 use crate::query;
-use crate::records::{CampaignRecord, CampaignStatus};
+use crate::records::{CampaignRecord, CampaignStatus, OrgRecord};
 
 /// How serious a flag is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -153,6 +153,55 @@ fn flag(
     }
 }
 
+/// One organisation's money in one civil year (fen), as the annual ratios
+/// count it: income by block time of the donation (grants received
+/// included), spending by block time of the disbursement and its category.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Annual {
+    /// Donations and grants received.
+    pub income: u64,
+    /// Charitable-activity (program) spending.
+    pub program: u64,
+    /// Management costs.
+    pub management: u64,
+    /// Fundraising costs.
+    pub fundraising: u64,
+}
+
+impl Annual {
+    /// All spending.
+    pub fn total_spending(&self) -> u64 {
+        self.program + self.management + self.fundraising
+    }
+}
+
+/// The ratio rule that applies to an organisation, if any.
+pub fn ratio_rule(org: &OrgRecord) -> Option<&'static RatioRule> {
+    let org_type = org.org_id.as_str().chars().nth(1).unwrap_or(' ');
+    RATIO_RULES
+        .iter()
+        .find(|r| r.org_type == org_type && r.public_fundraising == org.public_fundraising)
+}
+
+/// An organisation's income and spending per year, over all its campaigns.
+pub fn annual_figures<R: KvRead>(kv: &R, org: &OrgId) -> Result<BTreeMap<i32, Annual>, KvError> {
+    let mut out: BTreeMap<i32, Annual> = BTreeMap::new();
+    for id in query::org_campaigns(kv, org, usize::MAX)? {
+        for d in query::campaign_donations(kv, &id, 0, usize::MAX)? {
+            out.entry(year_of(d.time)).or_default().income += d.amount;
+        }
+        for x in query::campaign_disbursements(kv, &id, usize::MAX)? {
+            let a = out.entry(year_of(x.time)).or_default();
+            match x.category {
+                Category::Program => a.program += x.amount,
+                Category::Management => a.management += x.amount,
+                Category::Fundraising => a.fundraising += x.amount,
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Every flag the chain raises at `cfg.now`, sorted by organisation, rule
 /// and campaign.
 pub fn flags<R: KvRead>(kv: &R, cfg: &ComplianceConfig) -> Result<Vec<Flag>, KvError> {
@@ -164,11 +213,7 @@ pub fn flags<R: KvRead>(kv: &R, cfg: &ComplianceConfig) -> Result<Vec<Flag>, KvE
         campaign_flags(kv, cfg, &c, &mut out, &mut income, &mut spending)?;
     }
     for org in query::orgs(kv, usize::MAX)? {
-        let org_type = org.org_id.as_str().chars().nth(1).unwrap_or(' ');
-        let Some(rule) = RATIO_RULES
-            .iter()
-            .find(|r| r.org_type == org_type && r.public_fundraising == org.public_fundraising)
-        else {
+        let Some(rule) = ratio_rule(&org) else {
             continue;
         };
         // Only completed years are judged.

@@ -87,9 +87,21 @@ impl ApiState {
     }
 }
 
-/// The API router.
+/// Unknown paths: a JSON error under the API, the explorer's page elsewhere.
+async fn unknown(uri: axum::http::Uri, headers: axum::http::HeaderMap) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let path = uri.path();
+    if path.starts_with("/v1") || path == "/metrics" {
+        routes::unknown_route().await.into_response()
+    } else {
+        charity_explorer::not_found(uri, headers).await
+    }
+}
+
+/// The node's HTTP service: the API under `/v1`, metrics, and the explorer
+/// at `/`.
 pub fn router(state: ApiState) -> Router {
-    Router::new()
+    let api = Router::new()
         .route("/v1/txs", post(routes::submit))
         .route("/v1/txs/{id}", get(routes::tx))
         .route("/v1/txs/{id}/receipt", get(routes::receipt))
@@ -107,10 +119,13 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/donors/{donor}/donations", get(routes::donor_donations))
         .route("/v1/evidence/{sha256}", get(routes::evidence))
         .route("/v1/status", get(routes::status))
+        .route("/v1/genesis", get(routes::genesis))
         .route("/v1/events", get(routes::events))
         .route("/v1/openapi.json", get(routes::openapi))
         .route("/metrics", get(metrics::render))
-        .fallback(routes::unknown_route)
+        .with_state(state.clone());
+    api.merge(charity_explorer::router(state.store.clone()))
+        .fallback(unknown)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,
@@ -121,5 +136,4 @@ pub fn router(state: ApiState) -> Router {
             REQUEST_TIMEOUT,
         ))
         .layer(tower::limit::ConcurrencyLimitLayer::new(MAX_CONCURRENT))
-        .with_state(state)
 }

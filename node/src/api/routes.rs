@@ -393,6 +393,14 @@ pub async fn evidence(
     ))
 }
 
+/// `GET /v1/genesis`: the genesis document this chain started from; a
+/// verifier pins its hash and takes the first validator set from it.
+#[utoipa::path(get, path = "/v1/genesis", responses((status = 200, description = "The genesis document (design, Genesis); its hash is block 1's prev_hash")))]
+pub async fn genesis(State(state): State<ApiState>) -> Answer {
+    let store = read(&state)?;
+    Ok(Json(to_json(store.genesis())?))
+}
+
 /// `GET /v1/status`.
 #[utoipa::path(get, path = "/v1/status", responses((status = 200, description = "{chain_id, height, block_hash, time, log_size, peers, syncing, pending}")))]
 pub async fn status(State(state): State<ApiState>) -> Answer {
@@ -449,6 +457,7 @@ pub async fn unknown_route() -> ApiError {
         donor_donations,
         evidence,
         status,
+        genesis,
         events
     )
 )]

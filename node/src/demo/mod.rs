@@ -985,6 +985,7 @@ fn live(mut l: Live, cast: &Cast, opts: &DemoOptions) -> Result<()> {
     let state = ApiState::new(l.store.clone(), 10_000);
     let addr = serve(state.clone(), opts.base_port)?;
     println!();
+    println!("explorer: http://{addr}/  (我的捐赠: http://{addr}/donor)");
     println!("HTTP API: http://{addr}/v1/status (campaigns: http://{addr}/v1/campaigns)");
     let now = now_ms();
     let open: Vec<Plan> = scenario::plans()
