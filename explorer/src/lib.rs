@@ -27,7 +27,8 @@ mod pages;
 mod sankey;
 pub mod view;
 
-use std::sync::{Arc, RwLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
 
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -46,7 +47,11 @@ pub const STYLE: &str = include_str!("../static/explorer.css");
 #[derive(Clone)]
 pub struct Explorer {
     store: Arc<RwLock<Store>>,
+    /// Campaign page heads by campaign and language, with their height.
+    heads: Arc<Mutex<HeadCache>>,
 }
+
+type HeadCache = HashMap<(String, &'static str), (u64, Arc<pages::CampaignHead>)>;
 
 /// The explorer's routes. They have no fallback, so that a node can merge
 /// them with its API; it should send unknown paths outside `/v1` to
@@ -58,6 +63,10 @@ pub fn router(store: Arc<RwLock<Store>>) -> Router {
         .route("/orgs", get(pages::orgs))
         .route("/orgs/{id}", get(pages::org))
         .route("/campaigns/{id}", get(pages::campaign))
+        .route(
+            "/campaigns/{id}/disbursements",
+            get(pages::campaign_disbursements),
+        )
         .route("/donor", get(pages::donor_form))
         .route("/donors/{tag}", get(pages::donor))
         .route("/txs/{id}", get(pages::tx))
@@ -68,7 +77,10 @@ pub fn router(store: Arc<RwLock<Store>>) -> Router {
         .route("/regulator", get(pages::regulator))
         .route("/static/explorer.js", get(script))
         .route("/static/explorer.css", get(style))
-        .with_state(Explorer { store })
+        .with_state(Explorer {
+            store,
+            heads: Arc::new(Mutex::new(HashMap::new())),
+        })
 }
 
 /// The friendly 404 page, in the visitor's language.

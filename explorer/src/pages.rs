@@ -4,6 +4,7 @@
 //! not parse, or names nothing, gets a friendly page with the right status.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use askama::Template;
 use axum::extract::{Path, RawQuery, State};
@@ -28,6 +29,8 @@ use crate::Explorer;
 
 /// Donations listed per page of a campaign.
 const DONATIONS_PER_PAGE: usize = 50;
+/// The latest disbursements a campaign page lists; all are one link away.
+const RECENT_DISBURSEMENTS: usize = 20;
 
 /// Why a page could not be shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -692,10 +695,9 @@ struct RefundRow {
     time: TimeView,
 }
 
-#[derive(Template)]
-#[template(path = "campaign.html")]
-struct CampaignPage {
-    ctx: Ctx,
+/// Everything on a campaign page but the page of donations: it changes
+/// only when a block is committed, so it is kept per height and language.
+pub struct CampaignHead {
     card: CampaignCard,
     description: String,
     beneficiaries: String,
@@ -716,11 +718,18 @@ struct CampaignPage {
     sankey: Option<Sankey>,
     disbursements: Vec<DisbursementView>,
     reports: Vec<ReportView>,
+    refunds: Vec<RefundRow>,
+    notes: Vec<NoteView>,
+}
+
+#[derive(Template)]
+#[template(path = "campaign.html")]
+struct CampaignPage {
+    ctx: Ctx,
+    head: Arc<CampaignHead>,
     donations: Vec<DonationRow>,
     from: u64,
     next_from: Option<u64>,
-    refunds: Vec<RefundRow>,
-    notes: Vec<NoteView>,
 }
 
 fn donation_row(ctx: &Ctx, d: &DonationRecord) -> DonationRow {
@@ -767,131 +776,193 @@ pub async fn campaign(
             Some(Err(e)) => return Err(bad(ErrorKind::BadId, format!("from: {e}"))),
         };
         let id = CampaignId::parse(&id).map_err(|e| bad(ErrorKind::BadId, e))?;
-        let kv = store.kv();
-        let c = query::campaign(kv, &id)?
-            .ok_or(Failure(ErrorKind::UnknownCampaign, Some(id.to_string())))?;
-        let lines = c
-            .budget
-            .iter()
-            .map(|b| {
-                let spent = c.spent_by_line.get(&b.line).copied().unwrap_or(0);
-                LineRow {
-                    name: b.line.to_string(),
-                    category: view::category(b.category, ctx.t),
-                    budget: ctx.yuan(b.amount),
-                    spent: ctx.yuan(spent),
-                    pct: view::percent(spent, b.amount),
-                    over: spent > b.amount,
-                    restricted: c
-                        .restricted_unallocated
-                        .get(&b.line)
-                        .filter(|v| **v > 0)
-                        .map(|v| ctx.yuan(*v)),
-                }
-            })
-            .collect();
-        let mut disbursements = Vec::new();
-        let records = query::campaign_disbursements(kv, &id, 10_000)?;
-        for d in &records {
-            let evidence = match store.tx(&d.disbursement_id)? {
-                Some(tx) => match tx.kind() {
-                    TxKind::Disbursement(x) => evidence_views(&x.evidence),
-                    _ => Vec::new(),
-                },
-                None => Vec::new(),
-            };
-            disbursements.push(DisbursementView {
-                id: HashView::new(d.disbursement_id),
-                time: TimeView::new(d.time),
-                amount: ctx.yuan(d.amount),
-                line: d.line.to_string(),
-                category: view::category(d.category, ctx.t),
-                recipient: d.recipient.name.clone(),
-                recipient_link: view::recipient_link(d.recipient.kind, d.recipient.id.as_deref()),
-                purpose: d.purpose.clone(),
-                evidence,
-            });
-        }
-        let mut reports = Vec::new();
-        for rid in query::campaign_reports(kv, &id, 1_000)? {
-            let (Some(tx), Some(loc)) = (store.tx(&rid)?, store.tx_location(&rid)?) else {
-                continue;
-            };
-            let time = store.header(loc.height)?.map_or(0, |h| h.time);
-            let (title, body, evidence, closing) = match tx.kind() {
-                TxKind::ProgressReport(r) => (
-                    r.title.clone(),
-                    r.body.clone(),
-                    evidence_views(&r.evidence),
-                    false,
-                ),
-                TxKind::CloseCampaign(x) => (
-                    ctx.t.closed_at.to_string(),
-                    x.summary.clone(),
-                    Vec::new(),
-                    true,
-                ),
-                _ => continue,
-            };
-            reports.push(ReportView {
-                id: HashView::new(rid),
-                time: TimeView::new(time),
-                title,
-                body,
-                evidence,
-                closing,
-            });
-        }
+        let head = ex.cached_head(store, &ctx, &id)?;
         let donations: Vec<DonationRecord> =
-            query::campaign_donations(kv, &id, from, DONATIONS_PER_PAGE + 1)?;
+            query::campaign_donations(store.kv(), &id, from, DONATIONS_PER_PAGE + 1)?;
         let next_from = donations.get(DONATIONS_PER_PAGE).map(|d| d.seq);
         let rows = donations
             .iter()
             .take(DONATIONS_PER_PAGE)
             .map(|d| donation_row(&ctx, d))
             .collect();
-        let refunds = query::campaign_refunds(kv, &id, 1_000)?
-            .into_iter()
-            .map(|r| RefundRow {
-                id: HashView::new(r.refund_id),
-                amount: ctx.yuan(r.amount),
-                reason: r.reason,
-                time: TimeView::new(r.time),
-            })
-            .collect();
-        let mut platforms = Vec::new();
-        for p in &c.platforms {
-            platforms.push((p.to_string(), org_name(store, p)?));
-        }
-        let sankey = flow(store, &ctx, &c, &records)?;
         Ok(CampaignPage {
-            card: card(store, &ctx, &c)?,
-            description: c.description.clone(),
-            beneficiaries: c.beneficiaries.clone(),
-            region: c.region.to_string(),
-            emergency: c.emergency,
-            filing_no: c.filing_no.clone(),
-            filed_at: TimeView::new(c.filed_at),
-            filed_tx: HashView::new(c.filed_tx),
-            decided_at: c.decided_at.map(TimeView::new),
-            closed_at: c.closed_at.map(TimeView::new),
-            platforms,
-            leftover_plan: c.leftover_plan.clone(),
-            granted_in: (c.granted_in > 0).then(|| ctx.yuan(c.granted_in)),
-            granted_out: (c.granted_out > 0).then(|| ctx.yuan(c.granted_out)),
-            refunded: ctx.yuan(c.refunded),
-            unallocated: ctx.yuan(c.unallocated()),
-            lines,
-            sankey,
-            disbursements,
-            reports,
+            head,
             donations: rows,
             from,
             next_from,
-            refunds,
-            notes: notes(store, id.as_str())?,
             ctx,
         })
+    })
+}
+
+#[derive(Template)]
+#[template(path = "disbursements.html")]
+struct DisbursementsPage {
+    ctx: Ctx,
+    head: Arc<CampaignHead>,
+}
+
+/// All of a campaign's disbursements, oldest first.
+pub async fn campaign_disbursements(
+    State(ex): State<Explorer>,
+    uri: Uri,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    page(&ex, &uri, &headers, |store, ctx| {
+        let id = CampaignId::parse(&id).map_err(|e| bad(ErrorKind::BadId, e))?;
+        let head = ex.cached_head(store, &ctx, &id)?;
+        Ok(DisbursementsPage { ctx, head })
+    })
+}
+
+/// Campaign heads kept at most (per campaign and language).
+const HEAD_CACHE: usize = 256;
+
+impl Explorer {
+    /// The campaign's head at the current height, built once per block.
+    fn cached_head(
+        &self,
+        store: &Store,
+        ctx: &Ctx,
+        id: &CampaignId,
+    ) -> Result<Arc<CampaignHead>, Failure> {
+        let height = store.tip().height;
+        let key = (id.to_string(), ctx.lang);
+        if let Ok(cache) = self.heads.lock() {
+            if let Some((h, head)) = cache.get(&key) {
+                if *h == height {
+                    return Ok(head.clone());
+                }
+            }
+        }
+        let head = Arc::new(campaign_head(store, ctx, id)?);
+        if let Ok(mut cache) = self.heads.lock() {
+            if cache.len() >= HEAD_CACHE {
+                cache.retain(|_, (h, _)| *h == height);
+                if cache.len() >= HEAD_CACHE {
+                    cache.clear();
+                }
+            }
+            cache.insert(key, (height, head.clone()));
+        }
+        Ok(head)
+    }
+}
+
+fn campaign_head(store: &Store, ctx: &Ctx, id: &CampaignId) -> Result<CampaignHead, Failure> {
+    let kv = store.kv();
+    let c = query::campaign(kv, id)?
+        .ok_or(Failure(ErrorKind::UnknownCampaign, Some(id.to_string())))?;
+    let lines = c
+        .budget
+        .iter()
+        .map(|b| {
+            let spent = c.spent_by_line.get(&b.line).copied().unwrap_or(0);
+            LineRow {
+                name: b.line.to_string(),
+                category: view::category(b.category, ctx.t),
+                budget: ctx.yuan(b.amount),
+                spent: ctx.yuan(spent),
+                pct: view::percent(spent, b.amount),
+                over: spent > b.amount,
+                restricted: c
+                    .restricted_unallocated
+                    .get(&b.line)
+                    .filter(|v| **v > 0)
+                    .map(|v| ctx.yuan(*v)),
+            }
+        })
+        .collect();
+    let mut disbursements = Vec::new();
+    let records = query::campaign_disbursements(kv, id, 10_000)?;
+    for d in &records {
+        let evidence = match store.tx(&d.disbursement_id)? {
+            Some(tx) => match tx.kind() {
+                TxKind::Disbursement(x) => evidence_views(&x.evidence),
+                _ => Vec::new(),
+            },
+            None => Vec::new(),
+        };
+        disbursements.push(DisbursementView {
+            id: HashView::new(d.disbursement_id),
+            time: TimeView::new(d.time),
+            amount: ctx.yuan(d.amount),
+            line: d.line.to_string(),
+            category: view::category(d.category, ctx.t),
+            recipient: d.recipient.name.clone(),
+            recipient_link: view::recipient_link(d.recipient.kind, d.recipient.id.as_deref()),
+            purpose: d.purpose.clone(),
+            evidence,
+        });
+    }
+    let mut reports = Vec::new();
+    for rid in query::campaign_reports(kv, id, 1_000)? {
+        let (Some(tx), Some(loc)) = (store.tx(&rid)?, store.tx_location(&rid)?) else {
+            continue;
+        };
+        let time = store.header(loc.height)?.map_or(0, |h| h.time);
+        let (title, body, evidence, closing) = match tx.kind() {
+            TxKind::ProgressReport(r) => (
+                r.title.clone(),
+                r.body.clone(),
+                evidence_views(&r.evidence),
+                false,
+            ),
+            TxKind::CloseCampaign(x) => (
+                ctx.t.closed_at.to_string(),
+                x.summary.clone(),
+                Vec::new(),
+                true,
+            ),
+            _ => continue,
+        };
+        reports.push(ReportView {
+            id: HashView::new(rid),
+            time: TimeView::new(time),
+            title,
+            body,
+            evidence,
+            closing,
+        });
+    }
+    let refunds = query::campaign_refunds(kv, id, 1_000)?
+        .into_iter()
+        .map(|r| RefundRow {
+            id: HashView::new(r.refund_id),
+            amount: ctx.yuan(r.amount),
+            reason: r.reason,
+            time: TimeView::new(r.time),
+        })
+        .collect();
+    let mut platforms = Vec::new();
+    for p in &c.platforms {
+        platforms.push((p.to_string(), org_name(store, p)?));
+    }
+    let sankey = flow(store, ctx, &c, &records)?;
+    Ok(CampaignHead {
+        card: card(store, ctx, &c)?,
+        description: c.description.clone(),
+        beneficiaries: c.beneficiaries.clone(),
+        region: c.region.to_string(),
+        emergency: c.emergency,
+        filing_no: c.filing_no.clone(),
+        filed_at: TimeView::new(c.filed_at),
+        filed_tx: HashView::new(c.filed_tx),
+        decided_at: c.decided_at.map(TimeView::new),
+        closed_at: c.closed_at.map(TimeView::new),
+        platforms,
+        leftover_plan: c.leftover_plan.clone(),
+        granted_in: (c.granted_in > 0).then(|| ctx.yuan(c.granted_in)),
+        granted_out: (c.granted_out > 0).then(|| ctx.yuan(c.granted_out)),
+        refunded: ctx.yuan(c.refunded),
+        unallocated: ctx.yuan(c.unallocated()),
+        lines,
+        sankey,
+        disbursements,
+        reports,
+        refunds,
+        notes: notes(store, id.as_str())?,
     })
 }
 

@@ -135,6 +135,14 @@ async fn every_page_kind_renders_in_both_languages() {
             "disbursement {id} not listed"
         );
     }
+    let all = get(&c, &u("/campaigns/rural-lunch-2026/disbursements")).await;
+    for d in api["disbursements"].as_array().unwrap() {
+        let id = d["disbursement"]["disbursement_id"].as_str().unwrap();
+        assert!(
+            all.body.contains(&format!("/txs/{id}")),
+            "disbursement {id} not in the full list"
+        );
+    }
     let en = get(&c, &u("/campaigns/rural-lunch-2026?lang=en")).await;
     has(
         &en,
