@@ -7,11 +7,46 @@
 //! it computed with the state the store holds, key by key. The report names
 //! the first height, transaction and field that disagree.
 
+use crate::block::Block;
 use crate::chain::{self, BlockError};
+use crate::genesis::Genesis;
+use crate::hex::Hash;
 use crate::kv::{KvRead, MemKv};
 use crate::schema;
 use crate::store::{Store, StoreError};
-use crate::vote::verify_commit;
+use crate::vote::{verify_commit, CommitCertificate};
+
+/// Where an audit reads a chain from: a node's own store, or a node's API
+/// that the auditor does not trust. Everything it returns is re-verified.
+pub trait ChainSource {
+    /// Why a read failed.
+    type Error: std::fmt::Display;
+    /// The height the source claims to have.
+    fn height(&self) -> Result<u64, Self::Error>;
+    /// Block `height`: header and transactions in order.
+    fn block(&self, height: u64) -> Result<Block, Self::Error>;
+    /// The hash the source claims for block `height`.
+    fn block_hash(&self, height: u64) -> Result<Hash, Self::Error>;
+    /// Block `height`'s commit certificate.
+    fn commit(&self, height: u64) -> Result<CommitCertificate, Self::Error>;
+}
+
+impl ChainSource for Store {
+    type Error = StoreError;
+    fn height(&self) -> Result<u64, StoreError> {
+        Ok(self.tip().height)
+    }
+    fn block(&self, height: u64) -> Result<Block, StoreError> {
+        Store::block(self, height)?.ok_or_else(|| StoreError::NotFound(format!("block {height}")))
+    }
+    fn block_hash(&self, height: u64) -> Result<Hash, StoreError> {
+        Store::block_hash(self, height)?
+            .ok_or_else(|| StoreError::NotFound(format!("block hash {height}")))
+    }
+    fn commit(&self, height: u64) -> Result<CommitCertificate, StoreError> {
+        self.commit_certificate(height)
+    }
+}
 
 /// What a successful audit covered.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,7 +68,7 @@ pub enum AuditError {
         /// Height.
         height: u64,
         /// Why.
-        error: StoreError,
+        error: String,
     },
     /// A block is invalid on replay (a transaction, a header field, linkage).
     #[error("height {height}: {error}")]
@@ -100,64 +135,141 @@ fn short(v: Option<&[u8]>) -> String {
     }
 }
 
-/// Replays `store`'s chain from its genesis and compares everything.
-/// `progress(height, tip, transactions)` is called after each block.
-pub fn replay(
-    store: &Store,
-    mut progress: impl FnMut(u64, u64, u64),
-) -> Result<AuditReport, AuditError> {
-    let (writes, mut tip) = chain::genesis_writes(store.genesis()).map_err(StoreError::from)?;
-    let mut state = MemKv::new();
-    state.apply(writes);
-    let target = store.tip().height;
-    let mut transactions = 0u64;
-    for height in 1..=target {
-        let block = match store.block(height) {
-            Ok(Some(b)) => b,
-            Ok(None) => {
-                return Err(AuditError::Unreadable {
-                    height,
-                    error: StoreError::NotFound(format!("block {height}")),
-                })
-            }
-            Err(error) => return Err(AuditError::Unreadable { height, error }),
-        };
-        let effects = chain::execute_block(&state, &tip, &block)
+/// A replay in progress: the state and tip computed so far from genesis.
+pub struct Replay {
+    state: MemKv,
+    tip: crate::records::ChainTip,
+    /// Blocks replayed.
+    pub blocks: u64,
+    /// Transactions replayed.
+    pub transactions: u64,
+}
+
+impl Replay {
+    /// The state right after `genesis`.
+    pub fn new(genesis: &Genesis) -> Result<Self, AuditError> {
+        let (writes, tip) = chain::genesis_writes(genesis).map_err(StoreError::from)?;
+        let mut state = MemKv::new();
+        state.apply(writes);
+        Ok(Replay {
+            state,
+            tip,
+            blocks: 0,
+            transactions: 0,
+        })
+    }
+
+    /// The height replayed so far.
+    pub fn height(&self) -> u64 {
+        self.tip.height
+    }
+
+    /// The replayed state.
+    pub fn state(&self) -> &MemKv {
+        &self.state
+    }
+
+    /// Re-executes the next block and checks the hash the source claims
+    /// for it and its commit certificate against the validators in force.
+    pub fn apply(
+        &mut self,
+        block: &Block,
+        claimed_hash: &Hash,
+        commit: &CommitCertificate,
+    ) -> Result<(), AuditError> {
+        let height = self.tip.height + 1;
+        let effects = chain::execute_block(&self.state, &self.tip, block)
             .map_err(|error| AuditError::InvalidBlock { height, error })?;
-        let stored = store
-            .block_hash(height)
-            .map_err(|error| AuditError::Unreadable { height, error })?;
-        if stored != Some(effects.block_hash) {
+        if *claimed_hash != effects.block_hash {
             return Err(AuditError::HashMismatch {
                 height,
-                stored: stored.map_or("nothing".into(), |h| h.to_hex()),
+                stored: claimed_hash.to_hex(),
                 computed: effects.block_hash.to_hex(),
             });
         }
-        let commit = store
-            .commit_certificate(height)
-            .map_err(|error| AuditError::Unreadable { height, error })?;
         verify_commit(
-            &tip.chain_id,
+            &self.tip.chain_id,
             height,
             &effects.block_hash,
-            &commit,
-            &tip.next_validators,
+            commit,
+            &self.tip.next_validators,
         )
         .map_err(|e| AuditError::BadCommit {
             height,
             error: e.to_string(),
         })?;
-        transactions += block.txs.len() as u64;
+        self.transactions += block.txs.len() as u64;
+        self.blocks += 1;
         let mut writes = effects.writes;
         writes.push((
             crate::schema::Key::new(schema::COMMIT).u64(height).build(),
-            Some(crate::json::canonical(&commit).map_err(StoreError::from)?),
+            Some(crate::json::canonical(commit).map_err(StoreError::from)?),
         ));
-        state.apply(writes);
-        tip = effects.tip;
-        progress(height, target, transactions);
+        self.state.apply(writes);
+        self.tip = effects.tip;
+        Ok(())
     }
+
+    /// Reads and replays blocks from `source` up to `target`.
+    pub fn run<S: ChainSource>(
+        &mut self,
+        source: &S,
+        target: u64,
+        mut progress: impl FnMut(u64, u64, u64),
+    ) -> Result<(), AuditError> {
+        while self.tip.height < target {
+            let height = self.tip.height + 1;
+            let unreadable = |e: S::Error| AuditError::Unreadable {
+                height,
+                error: e.to_string(),
+            };
+            let block = source.block(height).map_err(unreadable)?;
+            let hash = source.block_hash(height).map_err(unreadable)?;
+            let commit = source.commit(height).map_err(unreadable)?;
+            self.apply(&block, &hash, &commit)?;
+            progress(height, target, self.transactions);
+        }
+        Ok(())
+    }
+}
+
+/// Replays a chain from `genesis`, block by block from `source`, up to the
+/// height the source claims; returns what it covered and the state it
+/// computed. `progress(height, tip, transactions)` is called after each
+/// block.
+pub fn replay_source<S: ChainSource>(
+    genesis: &Genesis,
+    source: &S,
+    progress: impl FnMut(u64, u64, u64),
+) -> Result<(AuditReport, MemKv), AuditError> {
+    let target = source.height().map_err(|e| AuditError::Unreadable {
+        height: 0,
+        error: e.to_string(),
+    })?;
+    let mut r = Replay::new(genesis)?;
+    r.run(source, target, progress)?;
+    Ok((
+        AuditReport {
+            blocks: r.blocks,
+            transactions: r.transactions,
+            state_entries: 0,
+        },
+        r.state,
+    ))
+}
+
+/// Replays `store`'s chain from its genesis and compares everything,
+/// including every entry of the stored state.
+pub fn replay(
+    store: &Store,
+    progress: impl FnMut(u64, u64, u64),
+) -> Result<AuditReport, AuditError> {
+    let (report, state) = replay_source(store.genesis(), store, progress)?;
+    let AuditReport {
+        blocks,
+        transactions,
+        ..
+    } = report;
     // Every entry of the replayed state must be stored as is, and the store
     // must hold nothing else.
     let stored = store.kv();
@@ -184,7 +296,7 @@ pub fn replay(
         }
     }
     Ok(AuditReport {
-        blocks: target,
+        blocks,
         transactions,
         state_entries: entries,
     })

@@ -1,11 +1,16 @@
 //! Replaying a stored chain from genesis: an honest store passes; a store
-//! whose state was edited behind the chain's back is caught and named.
+//! whose state was edited behind the chain's back is caught and named; a
+//! source serving a changed amount, a removed transaction, a forged commit
+//! or a swapped block is caught at that height with the reason.
 
 mod common;
 
-use charity_ledger::audit::{replay, AuditError};
+use charity_ledger::audit::{replay, replay_source, AuditError, ChainSource};
+use charity_ledger::dev;
+use charity_ledger::hex::Hash;
 use charity_ledger::schema::{self, Key};
 use charity_ledger::store::{open_db, Store};
+use charity_ledger::{Block, CommitCertificate, Keypair, Transaction};
 use common::*;
 
 fn build(dir: &std::path::Path) -> charity_ledger::hex::Hash {
@@ -69,4 +74,111 @@ fn an_edited_donation_record_is_named() {
         msg.contains("\"amount\":100000") && msg.contains("\"amount\":1000,"),
         "{msg}"
     );
+}
+
+/// A source that serves the stored chain with one lie in it.
+struct Lying<'a> {
+    store: &'a Store,
+    at: u64,
+    lie: Lie,
+}
+
+#[derive(Clone, Copy)]
+enum Lie {
+    /// A donation's amount changed (its signature no longer matches).
+    Amount,
+    /// One transaction left out of the block.
+    RemovedTx,
+    /// The header re-signed by keys that are not the validators, with the
+    /// header's hash recomputed.
+    ForgedCommit,
+    /// The next block served in place of this one.
+    Swapped,
+}
+
+impl ChainSource for Lying<'_> {
+    type Error = charity_ledger::StoreError;
+    fn height(&self) -> Result<u64, Self::Error> {
+        Ok(self.store.tip().height)
+    }
+    fn block(&self, h: u64) -> Result<Block, Self::Error> {
+        let mut b = ChainSource::block(self.store, h)?;
+        if h == self.at {
+            match self.lie {
+                Lie::Amount => {
+                    let tx = &b.txs[1];
+                    let mut v = tx.to_value().unwrap();
+                    let a = v["body"]["amount"].as_u64().unwrap();
+                    v["body"]["amount"] = (a + 100).into();
+                    b.txs[1] = Transaction::from_value(v).unwrap();
+                }
+                Lie::RemovedTx => {
+                    b.txs.remove(2);
+                }
+                Lie::ForgedCommit => {}
+                Lie::Swapped => b = ChainSource::block(self.store, h + 1)?,
+            }
+        }
+        Ok(b)
+    }
+    fn block_hash(&self, h: u64) -> Result<Hash, Self::Error> {
+        match self.lie {
+            Lie::Swapped if h == self.at => ChainSource::block_hash(self.store, h + 1),
+            _ => ChainSource::block_hash(self.store, h),
+        }
+    }
+    fn commit(&self, h: u64) -> Result<CommitCertificate, Self::Error> {
+        if h == self.at && matches!(self.lie, Lie::ForgedCommit) {
+            let hash = ChainSource::block_hash(self.store, h)?;
+            let impostors: Vec<Keypair> =
+                (0..4).map(|i| dev::key(&format!("impostor-{i}"))).collect();
+            return Ok(dev::sign_commit(CHAIN, h, 0, &hash, &impostors));
+        }
+        ChainSource::commit(self.store, h)
+    }
+}
+
+#[test]
+fn each_kind_of_tampering_is_named_with_its_height_and_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    build(dir.path());
+    let store = Store::open(dir.path()).unwrap();
+    // The honest source passes.
+    let (report, _) = replay_source(store.genesis(), &store, |_, _, _| {}).unwrap();
+    assert_eq!(report.blocks, store.tip().height);
+    // The three donation blocks are the last four but one.
+    let at = store.tip().height - 2;
+    for (lie, code, words) in [
+        (
+            Lie::Amount,
+            "audit_invalid_block",
+            "signature does not verify",
+        ),
+        (
+            Lie::RemovedTx,
+            "audit_invalid_block",
+            "header field tx_count: header says 5, computed 4",
+        ),
+        (
+            Lie::ForgedCommit,
+            "audit_bad_commit",
+            "which is not a validator at this height",
+        ),
+        (
+            Lie::Swapped,
+            "audit_invalid_block",
+            "block height 6, expected 5",
+        ),
+    ] {
+        let source = Lying {
+            store: &store,
+            at,
+            lie,
+        };
+        let err = replay_source(store.genesis(), &source, |_, _, _| {}).unwrap_err();
+        let msg = err.to_string();
+        assert_eq!(err.code(), code, "{msg}");
+        assert!(msg.starts_with(&format!("height {at}: ")), "{msg}");
+        assert!(msg.contains(words), "{msg}");
+    }
 }

@@ -19,6 +19,19 @@
 //! # Ok(()) }
 //! ```
 //!
+//! A regulator re-verifies the whole chain over a node's API, trusting
+//! only the genesis they pinned:
+//!
+//! ```no_run
+//! use charity_sdk::{audit, client::Client};
+//! # fn main() -> anyhow::Result<()> {
+//! let node = Client::new("http://127.0.0.1:8080");
+//! let genesis = audit::genesis(&node, Some(&std::fs::read("genesis.json")?), None)?;
+//! let report = audit::audit(&node, &genesis, |_height, _tip, _txs| {})?;
+//! println!("{} blocks, {} transactions re-verified", report.blocks, report.transactions);
+//! # Ok(()) }
+//! ```
+//!
 //! A donor checks a receipt offline against the validators they trust:
 //!
 //! ```
@@ -38,6 +51,7 @@
 )]
 
 pub mod amount;
+pub mod audit;
 pub mod client;
 pub mod keys;
 pub mod tx;

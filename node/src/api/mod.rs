@@ -107,6 +107,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/txs/{id}/receipt", get(routes::receipt))
         .route("/v1/blocks/latest", get(routes::latest_block))
         .route("/v1/blocks/{height}", get(routes::block))
+        .route("/v1/blocks/{height}/txs", get(routes::block_txs))
         .route("/v1/checkpoint", get(routes::checkpoint))
         .route("/v1/log/consistency", get(routes::consistency))
         .route("/v1/log/inclusion", get(routes::inclusion))

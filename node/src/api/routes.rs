@@ -178,6 +178,30 @@ pub async fn block(
 }
 
 /// `GET /v1/blocks/latest`.
+/// `GET /v1/blocks/{height}/txs`: the block's transactions, in block
+/// order, for auditors who replay the chain.
+#[utoipa::path(get, path = "/v1/blocks/{height}/txs", params(("height" = u64, Path, description = "Block height, from 1")), responses((status = 200, description = "{height, txs: [{body, sig}]} in block order"), (status = 400, description = "Malformed input: {code, message}"), (status = 404, description = "Unknown block: {code, message}")))]
+pub async fn block_txs(
+    State(state): State<ApiState>,
+    h: Result<Path<String>, PathRejection>,
+) -> Answer {
+    let h = path(h)?;
+    let height: u64 = h.parse().map_err(|_| {
+        ApiError::bad_request("invalid_height", format!("{h:?} is not a block height"))
+    })?;
+    let store = read(&state)?;
+    let block = store.block(height)?.ok_or_else(|| {
+        ApiError::not_found(
+            "unknown_block",
+            format!(
+                "there is no block {height}; the chain is at {}",
+                store.tip().height
+            ),
+        )
+    })?;
+    Ok(Json(json!({"height": height, "txs": to_json(&block.txs)?})))
+}
+
 #[utoipa::path(get, path = "/v1/blocks/latest", responses((status = 200, description = "{header, hash, commit, tx_ids} of the latest block"), (status = 503, description = "No blocks yet")))]
 pub async fn latest_block(State(state): State<ApiState>) -> Answer {
     let store = read(&state)?;
@@ -445,6 +469,7 @@ pub async fn unknown_route() -> ApiError {
         receipt,
         block,
         latest_block,
+        block_txs,
         checkpoint,
         consistency,
         inclusion,

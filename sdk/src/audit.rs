@@ -1,0 +1,389 @@
+//! Auditing a chain over a node's API, trusting nothing the node says.
+//!
+//! The auditor pins a genesis (a file, or the hash it expects), reads every
+//! block with its transactions and commit certificate, and re-executes the
+//! chain with the ledger's own rules ([`charity_ledger::audit::Replay`]):
+//! every signature, rule, allocation, header field, block hash and commit.
+//! Then it compares what the node publishes (organisations, campaigns with
+//! their totals, donations, disbursements and allocations) with the state
+//! it computed itself. The first disagreement is reported with its height,
+//! transaction or record, and field.
+
+use std::cell::RefCell;
+
+use charity_ledger::audit::{AuditError, ChainSource, Replay};
+use charity_ledger::block::Header;
+use charity_ledger::hex::Hash;
+use charity_ledger::kv::MemKv;
+use charity_ledger::{query, Block, CommitCertificate, Genesis, Transaction};
+use serde_json::Value;
+
+use crate::client::{Client, ClientError};
+
+/// Why an audit over the API failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiAuditError {
+    /// The node could not be read, or answered with something that is not
+    /// what the API promises.
+    #[error("{0}")]
+    Node(String),
+    /// The genesis the node serves is not the pinned one.
+    #[error("the node's genesis hashes to {served}, but {pinned} was pinned")]
+    GenesisMismatch {
+        /// What the node serves.
+        served: Hash,
+        /// What the auditor expects.
+        pinned: Hash,
+    },
+    /// The chain does not re-verify.
+    #[error("{0}")]
+    Chain(#[from] AuditError),
+    /// The node publishes state that differs from the replayed state.
+    #[error("at height {height} the node publishes {what} = {published}, but the replay computes {computed}")]
+    StateMismatch {
+        /// The height both were compared at.
+        height: u64,
+        /// Which record and field.
+        what: String,
+        /// What the node says.
+        published: String,
+        /// What the replay computed.
+        computed: String,
+    },
+    /// The node kept growing while the audit compared state.
+    #[error("the node kept adding blocks while its state was compared; run the audit again")]
+    Moving,
+}
+
+impl ApiAuditError {
+    /// Stable error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiAuditError::Node(_) => "audit_node_unreadable",
+            ApiAuditError::GenesisMismatch { .. } => "audit_genesis_mismatch",
+            ApiAuditError::Chain(e) => e.code(),
+            ApiAuditError::StateMismatch { .. } => "audit_state_mismatch",
+            ApiAuditError::Moving => "audit_node_moving",
+        }
+    }
+}
+
+impl From<ClientError> for ApiAuditError {
+    fn from(e: ClientError) -> Self {
+        ApiAuditError::Node(e.to_string())
+    }
+}
+
+/// What a passed audit covered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiAuditReport {
+    /// The genesis hash the chain was verified from.
+    pub genesis_hash: Hash,
+    /// Blocks re-verified.
+    pub blocks: u64,
+    /// Transactions re-verified.
+    pub transactions: u64,
+    /// Published records compared with the replay.
+    pub records: u64,
+}
+
+/// A node's API as a source of blocks. One block's answer is kept, since
+/// its header, hash and commit come in one response.
+struct ApiSource<'a> {
+    client: &'a Client,
+    last: RefCell<Option<(u64, Value)>>,
+}
+
+fn field<'v>(v: &'v Value, name: &str, what: &str) -> Result<&'v Value, String> {
+    v.get(name).ok_or_else(|| format!("{what} has no {name:?}"))
+}
+
+impl ApiSource<'_> {
+    fn block_json(&self, height: u64) -> Result<Value, String> {
+        if let Some((h, v)) = self.last.borrow().as_ref() {
+            if *h == height {
+                return Ok(v.clone());
+            }
+        }
+        let v = self
+            .client
+            .get_json(&format!("/v1/blocks/{height}"))
+            .map_err(|e| e.to_string())?;
+        *self.last.borrow_mut() = Some((height, v.clone()));
+        Ok(v)
+    }
+}
+
+impl ChainSource for ApiSource<'_> {
+    type Error = String;
+
+    fn height(&self) -> Result<u64, String> {
+        let s = self
+            .client
+            .get_json("/v1/status")
+            .map_err(|e| e.to_string())?;
+        field(&s, "height", "/v1/status")?
+            .as_u64()
+            .ok_or_else(|| "/v1/status gives a height that is not a number".into())
+    }
+
+    fn block(&self, height: u64) -> Result<Block, String> {
+        let what = format!("/v1/blocks/{height}");
+        let v = self.block_json(height)?;
+        let header: Header = serde_json::from_value(field(&v, "header", &what)?.clone())
+            .map_err(|e| format!("{what}: the header does not decode: {e}"))?;
+        let what = format!("/v1/blocks/{height}/txs");
+        let t = self.client.get_json(&what).map_err(|e| e.to_string())?;
+        let txs = field(&t, "txs", &what)?
+            .as_array()
+            .ok_or_else(|| format!("{what}: txs is not a list"))?
+            .iter()
+            .enumerate()
+            .map(|(i, tx)| {
+                Transaction::from_value(tx.clone())
+                    .map_err(|e| format!("{what}: transaction {i} does not decode: {e}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Block { header, txs })
+    }
+
+    fn block_hash(&self, height: u64) -> Result<Hash, String> {
+        let what = format!("/v1/blocks/{height}");
+        let v = self.block_json(height)?;
+        field(&v, "hash", &what)?
+            .as_str()
+            .and_then(|s| Hash::parse(s).ok())
+            .ok_or_else(|| format!("{what}: the hash is not 64 hex characters"))
+    }
+
+    fn commit(&self, height: u64) -> Result<CommitCertificate, String> {
+        let what = format!("/v1/blocks/{height}");
+        let v = self.block_json(height)?;
+        serde_json::from_value(field(&v, "commit", &what)?.clone())
+            .map_err(|e| format!("{what}: the commit does not decode: {e}"))
+    }
+}
+
+/// The genesis to verify from: `pinned_file` if given, else the node's,
+/// which must then hash to `pinned_hash` if that is given.
+pub fn genesis(
+    client: &Client,
+    pinned_file: Option<&[u8]>,
+    pinned_hash: Option<&Hash>,
+) -> Result<Genesis, ApiAuditError> {
+    let served = client.get_bytes("/v1/genesis")?;
+    let served = Genesis::decode(&served)
+        .map_err(|e| ApiAuditError::Node(format!("/v1/genesis does not decode: {e}")))?;
+    let served_hash = served
+        .hash()
+        .map_err(|e| ApiAuditError::Node(e.to_string()))?;
+    let pinned = match pinned_file {
+        Some(bytes) => Some(
+            Genesis::decode(bytes)
+                .map_err(|e| ApiAuditError::Node(format!("the genesis file does not decode: {e}")))?
+                .hash()
+                .map_err(|e| ApiAuditError::Node(e.to_string()))?,
+        ),
+        None => pinned_hash.copied(),
+    };
+    if let Some(pinned) = pinned {
+        if pinned != served_hash {
+            return Err(ApiAuditError::GenesisMismatch {
+                served: served_hash,
+                pinned,
+            });
+        }
+    }
+    Ok(served)
+}
+
+/// Audits the chain served at `client` from `genesis`. `progress(height,
+/// target, transactions)` is called after each block.
+pub fn audit(
+    client: &Client,
+    genesis: &Genesis,
+    mut progress: impl FnMut(u64, u64, u64),
+) -> Result<ApiAuditReport, ApiAuditError> {
+    let source = ApiSource {
+        client,
+        last: RefCell::new(None),
+    };
+    let mut replay = Replay::new(genesis)?;
+    // The node may grow while we read; catch up, then compare at a height
+    // the node still reports after the comparison.
+    for _ in 0..5 {
+        let target = source.height().map_err(ApiAuditError::Node)?;
+        if target < replay.height() {
+            return Err(ApiAuditError::Node(format!(
+                "the node now reports height {target} after serving block {}",
+                replay.height()
+            )));
+        }
+        replay.run(&source, target, &mut progress)?;
+        let compared = compare(client, replay.state(), target);
+        if source.height().map_err(ApiAuditError::Node)? != target {
+            // A block landed while we compared: catch up and compare again.
+            continue;
+        }
+        let records = compared?;
+        {
+            return Ok(ApiAuditReport {
+                genesis_hash: genesis
+                    .hash()
+                    .map_err(|e| ApiAuditError::Node(e.to_string()))?,
+                blocks: replay.blocks,
+                transactions: replay.transactions,
+                records,
+            });
+        }
+    }
+    Err(ApiAuditError::Moving)
+}
+
+fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, ApiAuditError> {
+    serde_json::to_value(v).map_err(|e| ApiAuditError::Node(e.to_string()))
+}
+
+/// The first path where two JSON documents differ, with both values.
+fn first_difference(
+    path: &str,
+    published: &Value,
+    computed: &Value,
+) -> Option<(String, String, String)> {
+    match (published, computed) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, bv) in b {
+                let av = a.get(k).unwrap_or(&Value::Null);
+                if let Some(d) = first_difference(&format!("{path}.{k}"), av, bv) {
+                    return Some(d);
+                }
+            }
+            a.keys()
+                .find(|k| !b.contains_key(*k))
+                .map(|k| (format!("{path}.{k}"), a[k].to_string(), "nothing".into()))
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            for (i, (av, bv)) in a.iter().zip(b).enumerate() {
+                if let Some(d) = first_difference(&format!("{path}[{i}]"), av, bv) {
+                    return Some(d);
+                }
+            }
+            (a.len() != b.len()).then(|| {
+                (
+                    format!("{path} (length)"),
+                    a.len().to_string(),
+                    b.len().to_string(),
+                )
+            })
+        }
+        (a, b) if a == b => None,
+        (a, b) => Some((path.to_string(), a.to_string(), b.to_string())),
+    }
+}
+
+fn same(height: u64, what: &str, published: &Value, computed: &Value) -> Result<(), ApiAuditError> {
+    match first_difference(what, published, computed) {
+        None => Ok(()),
+        Some((what, published, computed)) => Err(ApiAuditError::StateMismatch {
+            height,
+            what,
+            published,
+            computed,
+        }),
+    }
+}
+
+/// Compares what the node publishes with the replayed state; returns the
+/// number of records compared.
+fn compare(client: &Client, state: &MemKv, height: u64) -> Result<u64, ApiAuditError> {
+    let kv_err = |e: charity_ledger::kv::KvError| ApiAuditError::Node(e.to_string());
+    let mut records = 0u64;
+    let orgs = query::orgs(state, usize::MAX).map_err(kv_err)?;
+    same(
+        height,
+        "orgs",
+        &client.get_json("/v1/orgs")?,
+        &to_value(&orgs)?,
+    )?;
+    records += orgs.len() as u64;
+    let campaigns = query::campaigns(state, usize::MAX).map_err(kv_err)?;
+    same(
+        height,
+        "campaigns",
+        &client.get_json("/v1/campaigns")?,
+        &to_value(&campaigns)?,
+    )?;
+    records += campaigns.len() as u64;
+    for c in &campaigns {
+        let id = &c.campaign_id;
+        // Donations, page by page.
+        let mut from = 0u64;
+        loop {
+            let page =
+                client.get_json(&format!("/v1/campaigns/{id}?from_seq={from}&limit=1000"))?;
+            let mine = query::campaign_donations(state, id, from, 1_000).map_err(kv_err)?;
+            same(
+                height,
+                &format!("campaign {id} donations from {from}"),
+                page.get("donations").unwrap_or(&Value::Null),
+                &to_value(&mine)?,
+            )?;
+            records += mine.len() as u64;
+            if from == 0 {
+                // Disbursements and their allocations come whole with
+                // every page; compare them once.
+                let mut list = Vec::new();
+                for d in query::campaign_disbursements(state, id, usize::MAX).map_err(kv_err)? {
+                    let allocations =
+                        query::allocations_of_disbursement(state, &d.disbursement_id, usize::MAX)
+                            .map_err(kv_err)?;
+                    records += 1 + allocations.len() as u64;
+                    list.push(serde_json::json!({
+                        "disbursement": to_value(&d)?,
+                        "allocations": to_value(&allocations)?,
+                    }));
+                }
+                same(
+                    height,
+                    &format!("campaign {id} disbursements"),
+                    page.get("disbursements").unwrap_or(&Value::Null),
+                    &Value::Array(list),
+                )?;
+            }
+            match mine.last() {
+                Some(d) if mine.len() == 1_000 => from = d.seq + 1,
+                _ => break,
+            }
+        }
+    }
+    Ok(records)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_first_difference_is_named_by_its_path() {
+        let a = json!({"c": [{"raised": 100, "spent": 5}], "x": 1});
+        let b = json!({"c": [{"raised": 101, "spent": 5}], "x": 1});
+        assert_eq!(
+            first_difference("campaigns", &a, &b),
+            Some(("campaigns.c[0].raised".into(), "100".into(), "101".into()))
+        );
+        assert_eq!(first_difference("x", &a, &a), None);
+        let short = json!([1, 2]);
+        let long = json!([1, 2, 3]);
+        assert_eq!(
+            first_difference("l", &short, &long).map(|d| d.0),
+            Some("l (length)".into())
+        );
+        let extra = json!({"a": 1, "b": 2});
+        let fewer = json!({"a": 1});
+        assert_eq!(
+            first_difference("o", &extra, &fewer).map(|d| d.0),
+            Some("o.b".into())
+        );
+    }
+}
