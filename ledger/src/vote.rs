@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::crypto::{self, VOTE_DOMAIN};
 use crate::hex::{Hash, PublicKey, Signature};
-use crate::validators::ValidatorSet;
+use crate::validators::{PowerEntry, ValidatorSet};
 
 /// The most signatures a commit may carry.
 pub const MAX_COMMIT_SIGNATURES: usize = 256;
@@ -111,6 +111,46 @@ pub fn verify_commit(
     commit: &CommitCertificate,
     validators: &ValidatorSet,
 ) -> Result<(), CommitError> {
+    check_commit(
+        chain_id,
+        height,
+        block_hash,
+        commit,
+        |k| validators.get(k).map(|v| v.power),
+        validators.total_power(),
+    )
+}
+
+/// [`verify_commit`] against a published `{pubkey, power}` list, as a
+/// witness or a receipt holds it.
+pub fn verify_commit_list(
+    chain_id: &str,
+    height: u64,
+    block_hash: &Hash,
+    commit: &CommitCertificate,
+    validators: &[PowerEntry],
+) -> Result<(), CommitError> {
+    let total = validators
+        .iter()
+        .fold(0u64, |t, v| t.saturating_add(v.power));
+    check_commit(
+        chain_id,
+        height,
+        block_hash,
+        commit,
+        |k| validators.iter().find(|v| &v.pubkey == k).map(|v| v.power),
+        total,
+    )
+}
+
+fn check_commit(
+    chain_id: &str,
+    height: u64,
+    block_hash: &Hash,
+    commit: &CommitCertificate,
+    power_of: impl Fn(&PublicKey) -> Option<u64>,
+    total: u64,
+) -> Result<(), CommitError> {
     if commit.signatures.len() > MAX_COMMIT_SIGNATURES {
         return Err(CommitError::TooManySignatures(commit.signatures.len()));
     }
@@ -124,17 +164,14 @@ pub fn verify_commit(
     let mut seen = std::collections::BTreeSet::new();
     let mut signed: u64 = 0;
     for s in &commit.signatures {
-        let v = validators
-            .get(&s.validator)
-            .ok_or(CommitError::UnknownValidator(s.validator))?;
+        let power = power_of(&s.validator).ok_or(CommitError::UnknownValidator(s.validator))?;
         if !seen.insert(s.validator) {
             return Err(CommitError::DuplicateValidator(s.validator));
         }
         crypto::verify(&s.validator, &msg, &s.sig)
             .map_err(|_| CommitError::BadSignature(s.validator))?;
-        signed = signed.saturating_add(v.power);
+        signed = signed.saturating_add(power);
     }
-    let total = validators.total_power();
     if u128::from(signed) * 3 <= u128::from(total) * 2 {
         return Err(CommitError::InsufficientPower { signed, total });
     }

@@ -56,5 +56,6 @@ pub mod client;
 pub mod keys;
 pub mod tx;
 pub mod verify;
+pub mod witness;
 
 pub use charity_ledger::receipt::{verify_receipt, Receipt, ReceiptError};

@@ -80,6 +80,17 @@ enum Command {
         #[arg(long)]
         genesis_hash: Option<String>,
     },
+    /// Checks that the node's latest checkpoint is signed and extends the
+    /// one saved in --state (a consistency proof); exits 2 and prints both
+    /// checkpoints if history was rewritten.
+    Witness {
+        /// The file that keeps the last checkpoint seen.
+        #[arg(long)]
+        state: PathBuf,
+        /// Keep watching, checking every this many seconds.
+        #[arg(long)]
+        watch: Option<u64>,
+    },
     /// A donor's donations and where the money went.
     Trace {
         /// The donor code from the receipt.
@@ -302,6 +313,49 @@ fn run(cli: Cli) -> Result<()> {
                 ),
             );
         }
+        Command::Witness { state, watch } => loop {
+            let saved = charity_sdk::witness::load(&state)?;
+            match charity_sdk::witness::run(&node, saved) {
+                Ok((outcome, next)) => {
+                    charity_sdk::witness::save(&state, &next)?;
+                    let (v, text) = match outcome {
+                        charity_sdk::witness::Outcome::Started { height } => (
+                            json!({"ok": true, "started_at": height}),
+                            format!("witness started: checkpoint at height {height} verified and saved to {}", state.display()),
+                        ),
+                        charity_sdk::witness::Outcome::Extended { from, to } => (
+                            json!({"ok": true, "from": from, "to": to}),
+                            format!("consistent: height {from} → {to}, the log only grew; checkpoint saved"),
+                        ),
+                    };
+                    print(cli.json, v, text);
+                }
+                Err(e @ charity_sdk::witness::WitnessError::Rewritten { .. }) => {
+                    if let charity_sdk::witness::WitnessError::Rewritten {
+                        reason,
+                        saved,
+                        served,
+                    } = &e
+                    {
+                        let evidence =
+                            json!({"history_rewritten": reason, "saved": saved, "served": served});
+                        println!(
+                            "{}",
+                            serde_json::to_string_pretty(&evidence).unwrap_or_default()
+                        );
+                    }
+                    eprintln!("charity: {e}");
+                    std::process::exit(2);
+                }
+                Err(e) if watch.is_some() => eprintln!("charity: [{}] {e}", e.code()),
+                Err(e) => bail!("witness [{}]: {e}", e.code()),
+            }
+            match watch {
+                // A polling interval between checks, not synchronisation.
+                Some(secs) => std::thread::sleep(Duration::from_secs(secs.max(1))),
+                None => break,
+            }
+        },
         Command::Trace { donor_code } => {
             let code = DonorCode::parse(&donor_code)?;
             let tag = Donor::Tag(code.tag());

@@ -1,0 +1,246 @@
+//! The witness: keeps the last checkpoint it saw of a chain and, each time
+//! it runs, checks that the node's new checkpoint is signed by the
+//! validators and extends the old one (an RFC 6962 consistency proof between
+//! the two `log_root`s). A node that rewrote history cannot produce such a
+//! proof; the witness then reports both checkpoints as evidence.
+
+use std::path::Path;
+
+use charity_ledger::block::Header;
+use charity_ledger::hex::Hash;
+use charity_ledger::merkle;
+use charity_ledger::validators::{hash_power_list, PowerEntry};
+use charity_ledger::vote::{verify_commit_list, CommitCertificate};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::client::Client;
+
+/// A signed checkpoint: the latest header and its commit.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// The header.
+    pub header: Header,
+    /// The commit certificate for it.
+    pub commit: CommitCertificate,
+}
+
+/// What the witness keeps between runs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WitnessState {
+    /// The genesis hash the chain was first seen with.
+    pub genesis_hash: Hash,
+    /// The validators trusted to sign checkpoints (`{pubkey, power}`).
+    pub validators: Vec<PowerEntry>,
+    /// The last checkpoint that checked out.
+    pub checkpoint: Checkpoint,
+}
+
+/// What one run found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// First run: the checkpoint is signed and now kept.
+    Started {
+        /// Its height.
+        height: u64,
+    },
+    /// The chain grew (or stayed) consistently.
+    Extended {
+        /// The old height.
+        from: u64,
+        /// The new height.
+        to: u64,
+    },
+}
+
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WitnessError {
+    /// The node or the state file could not be read; nothing is concluded.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The node's checkpoint is not properly signed; it is not evidence of
+    /// anything but a broken or lying node.
+    #[error("the node's checkpoint at height {height} is not valid: {reason}")]
+    BadCheckpoint {
+        /// Its height.
+        height: u64,
+        /// Why.
+        reason: String,
+    },
+    /// Two validly signed checkpoints that cannot both be true: history was
+    /// rewritten.
+    #[error("HISTORY REWRITTEN: {reason}")]
+    Rewritten {
+        /// What contradicts what.
+        reason: String,
+        /// The checkpoint kept from before.
+        saved: Box<Checkpoint>,
+        /// The contradicting checkpoint the node serves now.
+        served: Box<Checkpoint>,
+    },
+}
+
+impl WitnessError {
+    /// Stable error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            WitnessError::Unavailable(_) => "witness_unavailable",
+            WitnessError::BadCheckpoint { .. } => "witness_bad_checkpoint",
+            WitnessError::Rewritten { .. } => "history_rewritten",
+        }
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> WitnessError {
+    WitnessError::Unavailable(e.to_string())
+}
+
+/// Loads the state file; `None` if it does not exist yet.
+pub fn load(path: &Path) -> Result<Option<WitnessState>, WitnessError> {
+    match std::fs::read(path) {
+        Ok(bytes) => charity_ledger::json::from_slice(&bytes, 1024 * 1024)
+            .map(Some)
+            .map_err(|e| unavailable(format!("{} is not a witness state: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(unavailable(format!("reading {}: {e}", path.display()))),
+    }
+}
+
+/// Saves the state file atomically (a temporary file renamed over it).
+pub fn save(path: &Path, state: &WitnessState) -> Result<(), WitnessError> {
+    let bytes = serde_json::to_vec_pretty(state).map_err(unavailable)?;
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes)
+        .map_err(|e| unavailable(format!("writing {}: {e}", tmp.display())))?;
+    std::fs::rename(&tmp, path)
+        .map_err(|e| unavailable(format!("replacing {}: {e}", path.display())))
+}
+
+/// Checks that `cp` is signed by more than 2/3 of `validators`.
+pub fn verify_checkpoint(cp: &Checkpoint, validators: &[PowerEntry]) -> Result<Hash, String> {
+    let hash = cp.header.hash().map_err(|e| e.to_string())?;
+    let vhash = hash_power_list(validators).map_err(|e| e.to_string())?;
+    if vhash != cp.header.validators_hash {
+        return Err(format!(
+            "the header names validator set {}, the witness trusts {vhash} (a set_validators change must be followed by re-anchoring)",
+            cp.header.validators_hash
+        ));
+    }
+    verify_commit_list(
+        &cp.header.chain_id,
+        cp.header.height,
+        &hash,
+        &cp.commit,
+        validators,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(hash)
+}
+
+fn fetch_checkpoint(client: &Client) -> Result<Checkpoint, WitnessError> {
+    let v = client.get_json("/v1/checkpoint").map_err(unavailable)?;
+    serde_json::from_value(v)
+        .map_err(|e| unavailable(format!("/v1/checkpoint does not decode: {e}")))
+}
+
+fn proof(v: &Value) -> Result<Vec<[u8; 32]>, WitnessError> {
+    v.get("proof")
+        .and_then(Value::as_array)
+        .ok_or_else(|| unavailable("/v1/log/consistency has no proof list"))?
+        .iter()
+        .map(|h| {
+            h.as_str()
+                .and_then(|s| Hash::parse(s).ok())
+                .map(|h| h.0)
+                .ok_or_else(|| unavailable("/v1/log/consistency: a proof entry is not 64 hex"))
+        })
+        .collect()
+}
+
+/// One witness run. On first run (`saved` is `None`) the node's genesis
+/// fixes the validators; later runs trust only what was saved.
+pub fn run(
+    client: &Client,
+    saved: Option<WitnessState>,
+) -> Result<(Outcome, WitnessState), WitnessError> {
+    let Some(saved) = saved else {
+        let g = client.get_bytes("/v1/genesis").map_err(unavailable)?;
+        let g = charity_ledger::Genesis::decode(&g)
+            .map_err(|e| unavailable(format!("/v1/genesis: {e}")))?;
+        let validators = g.validator_set().map_err(unavailable)?.public_list();
+        let cp = fetch_checkpoint(client)?;
+        verify_checkpoint(&cp, &validators).map_err(|reason| WitnessError::BadCheckpoint {
+            height: cp.header.height,
+            reason,
+        })?;
+        let height = cp.header.height;
+        return Ok((
+            Outcome::Started { height },
+            WitnessState {
+                genesis_hash: g.hash().map_err(unavailable)?,
+                validators,
+                checkpoint: cp,
+            },
+        ));
+    };
+    let new = fetch_checkpoint(client)?;
+    let new_hash = verify_checkpoint(&new, &saved.validators).map_err(|reason| {
+        WitnessError::BadCheckpoint {
+            height: new.header.height,
+            reason,
+        }
+    })?;
+    let old = &saved.checkpoint;
+    let rewritten = |reason: String| WitnessError::Rewritten {
+        reason,
+        saved: Box::new(old.clone()),
+        served: Box::new(new.clone()),
+    };
+    if new.header.chain_id != old.header.chain_id {
+        return Err(rewritten(format!(
+            "the chain id changed from {:?} to {:?}",
+            old.header.chain_id, new.header.chain_id
+        )));
+    }
+    let (o, n) = (&old.header, &new.header);
+    if n.height < o.height || n.log_size < o.log_size {
+        return Err(rewritten(format!(
+            "the chain went back from height {} ({} transactions) to height {} ({} transactions)",
+            o.height, o.log_size, n.height, n.log_size
+        )));
+    }
+    if n.height == o.height {
+        let old_hash = o.hash().map_err(unavailable)?;
+        if old_hash != new_hash {
+            return Err(rewritten(format!(
+                "two different blocks signed at height {}: {old_hash} and {new_hash}",
+                n.height
+            )));
+        }
+    } else if o.log_size > 0 {
+        let v = client
+            .get_json(&format!(
+                "/v1/log/consistency?from={}&to={}",
+                o.log_size, n.log_size
+            ))
+            .map_err(unavailable)?;
+        let p = proof(&v)?;
+        merkle::verify_consistency(o.log_size, n.log_size, o.log_root.as_bytes(), n.log_root.as_bytes(), &p)
+            .map_err(|e| {
+                rewritten(format!(
+                    "the log of {} transactions at height {} is not a prefix of the log of {} at height {}: {e}",
+                    o.log_size, o.height, n.log_size, n.height
+                ))
+            })?;
+    }
+    let from = o.height;
+    let to = n.height;
+    Ok((
+        Outcome::Extended { from, to },
+        WitnessState {
+            checkpoint: new,
+            ..saved
+        },
+    ))
+}

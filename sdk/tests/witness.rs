@@ -1,0 +1,204 @@
+//! `charity witness` against a simulated node: it accepts honest growth,
+//! refuses a checkpoint the validators did not sign, and detects a node
+//! that serves a history inconsistent with the checkpoint it saved,
+//! printing both checkpoints and exiting 2.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use charity_ledger::dev::{self, DevChain};
+use charity_ledger::ids::Region;
+use charity_ledger::kinds::{OrgRole, RegisterOrg};
+use charity_ledger::{Keypair, Store, TxKind};
+use serde_json::{json, Value};
+
+const CHAIN: &str = "charity-witness-test";
+const T0: u64 = 1_767_225_600_000;
+
+fn validators() -> Vec<Keypair> {
+    (0..4)
+        .map(|i| dev::key(&format!("w-validator-{i}")))
+        .collect()
+}
+
+/// A chain of `blocks` blocks of two registrations each; `label` makes
+/// histories differ.
+fn chain(dir: &Path, label: &str, blocks: u64, signers: Vec<Keypair>) -> DevChain<Store> {
+    let regulator = dev::key("w-regulator");
+    let reg_id = dev::org_id("11440100MB0000001").unwrap();
+    let genesis = dev::genesis(CHAIN, T0, &reg_id, &regulator, &validators()).unwrap();
+    let store = Store::open_or_init(dir, &genesis).unwrap();
+    let mut c = DevChain::new(store, signers);
+    let mut n = 0u64;
+    for b in 0..blocks {
+        let txs = (0..2)
+            .map(|_| {
+                n += 1;
+                let kind = TxKind::RegisterOrg(RegisterOrg {
+                    org_id: dev::org_id(&format!("52440100MJ{n:07}")).unwrap(),
+                    name: format!("{label} 慈善会 {n}"),
+                    role: OrgRole::Charity,
+                    public_fundraising: false,
+                    keys: vec![dev::key(&format!("{label}-{n}")).public()],
+                    region: Region::parse("440100").unwrap(),
+                });
+                dev::tx(CHAIN, &regulator, n, kind).unwrap()
+            })
+            .collect();
+        c.commit_block(txs, T0 + (b + 1) * 1_000).unwrap();
+    }
+    c
+}
+
+type Served = Arc<Mutex<DevChain<Store>>>;
+type Current = Arc<Mutex<Served>>;
+
+fn current(s: &Current) -> Served {
+    s.lock().unwrap().clone()
+}
+
+async fn genesis(State(s): State<Current>) -> Json<Value> {
+    let c = current(&s);
+    let g = serde_json::to_value(c.lock().unwrap().backend.genesis()).unwrap();
+    Json(g)
+}
+
+async fn checkpoint(State(s): State<Current>) -> Json<Value> {
+    let c = current(&s);
+    let c = c.lock().unwrap();
+    let st = &c.backend;
+    let h = st.tip().height;
+    Json(
+        json!({"header": st.header(h).unwrap().unwrap(), "commit": st.commit_certificate(h).unwrap()}),
+    )
+}
+
+#[derive(serde::Deserialize)]
+struct Sizes {
+    from: u64,
+    to: u64,
+}
+
+async fn consistency(State(s): State<Current>, Query(q): Query<Sizes>) -> Json<Value> {
+    let c = current(&s);
+    let proof = c
+        .lock()
+        .unwrap()
+        .backend
+        .log_consistency(q.from, q.to)
+        .unwrap();
+    Json(json!({"from": q.from, "to": q.to, "proof": proof}))
+}
+
+/// Serves whichever chain is current; returns its URL.
+fn serve(current: Current) -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let app = Router::new()
+                .route("/v1/genesis", get(genesis))
+                .route("/v1/checkpoint", get(checkpoint))
+                .route("/v1/log/consistency", get(consistency))
+                .with_state(current);
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(l.local_addr().unwrap()).unwrap();
+            axum::serve(l, app).await.unwrap();
+        });
+    });
+    format!("http://{}", rx.recv().unwrap())
+}
+
+fn witness(node: &str, state: &Path) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_charity"))
+        .args(["--node", node, "witness", "--state"])
+        .arg(state)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_witness_accepts_growth_and_catches_a_rewrite() {
+    let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let served = |c: DevChain<Store>| -> Served { Arc::new(Mutex::new(c)) };
+    let honest = served(chain(dirs[0].path(), "honest", 3, validators()));
+    let forked = served(chain(dirs[1].path(), "forked", 6, validators()));
+    let shorter = served(chain(dirs[2].path(), "honest", 2, validators()));
+    let impostors: Vec<Keypair> = (0..4).map(|i| dev::key(&format!("impostor-{i}"))).collect();
+    let forged = served(chain(dirs[3].path(), "honest", 5, impostors));
+    let now: Current = Arc::new(Mutex::new(honest.clone()));
+    let node = serve(now.clone());
+    let state_dir = tempfile::tempdir().unwrap();
+    let state = state_dir.path().join("cp.json");
+
+    // First run: the checkpoint is verified against genesis and saved.
+    let (code, out, err) = witness(&node, &state);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("witness started: checkpoint at height 3"),
+        "{out}"
+    );
+
+    // Honest growth is accepted.
+    {
+        let mut c = honest.lock().unwrap();
+        let regulator = dev::key("w-regulator");
+        let kind = TxKind::RegisterOrg(RegisterOrg {
+            org_id: dev::org_id("52440100MJ9999999").unwrap(),
+            name: "新登记的慈善会".into(),
+            role: OrgRole::Charity,
+            public_fundraising: false,
+            keys: vec![dev::key("grown").public()],
+            region: Region::parse("440100").unwrap(),
+        });
+        let t = dev::tx(CHAIN, &regulator, 999, kind).unwrap();
+        c.commit_block(vec![t], T0 + 60_000).unwrap();
+    }
+    let (code, out, err) = witness(&node, &state);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("consistent: height 3 → 4"), "{out}");
+    let saved = std::fs::read_to_string(&state).unwrap();
+
+    // A checkpoint the validators did not sign is refused, and the saved
+    // checkpoint is kept.
+    *now.lock().unwrap() = forged;
+    let (code, out, err) = witness(&node, &state);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("witness_bad_checkpoint") && err.contains("not a validator"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&state).unwrap(), saved);
+
+    // A history that does not extend the saved one is a rewrite: exit 2,
+    // both checkpoints printed as evidence.
+    for (rewrite, words) in [
+        (forked, "is not a prefix of the log"),
+        (shorter, "went back from height 4"),
+    ] {
+        *now.lock().unwrap() = rewrite;
+        let (code, out, err) = witness(&node, &state);
+        assert_eq!(code, 2, "{out}{err}");
+        assert!(
+            err.contains("HISTORY REWRITTEN") && err.contains(words),
+            "{err}"
+        );
+        let evidence: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(evidence["saved"]["header"]["height"], 4);
+        assert!(evidence["served"]["header"]["height"].is_u64());
+        assert!(evidence["served"]["commit"]["signatures"].is_array());
+        assert_eq!(std::fs::read_to_string(&state).unwrap(), saved);
+    }
+}
