@@ -34,9 +34,7 @@ pub enum DonorCodeError {
         ch: char,
     },
     /// Not 20 characters.
-    #[error(
-        "donor code has {got} characters, it needs 20 (four groups of four... five groups of four)"
-    )]
+    #[error("donor code has {got} characters, it needs 20 (five groups of four)")]
     WrongLength {
         /// Characters given (dashes and spaces not counted).
         got: usize,

@@ -53,6 +53,7 @@
 pub mod amount;
 pub mod audit;
 pub mod client;
+pub mod import;
 pub mod keys;
 pub mod tx;
 pub mod verify;

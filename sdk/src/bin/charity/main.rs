@@ -13,6 +13,8 @@ use charity_sdk::{amount, keys, tx, verify};
 use clap::{Parser, Subcommand};
 use serde_json::json;
 
+mod txcmd;
+
 /// The charity-ledger command line.
 #[derive(Parser, Debug)]
 #[command(name = "charity", version, about)]
@@ -63,6 +65,18 @@ enum Command {
         #[arg(long, default_value_t = 30)]
         wait: u64,
     },
+    /// Signs and submits a transaction of any kind, and waits for it to be
+    /// committed.
+    Tx {
+        /// The signing key file.
+        #[arg(long)]
+        key: PathBuf,
+        /// Seconds to wait for the commit (0: do not wait).
+        #[arg(long, default_value_t = 30)]
+        wait: u64,
+        #[command(subcommand)]
+        kind: txcmd::TxCommand,
+    },
     /// Receipts: fetch one, or verify one offline.
     Receipt {
         #[command(subcommand)]
@@ -91,11 +105,40 @@ enum Command {
         #[arg(long)]
         watch: Option<u64>,
     },
+    /// Imports a batch from a file: checks every row first, reports every
+    /// bad row with its line number, submits the rest in parallel. Safe to
+    /// re-run: rows already on the chain are skipped. Exits 1 if any row
+    /// was not accepted.
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
     /// A donor's donations and where the money went.
     Trace {
         /// The donor code from the receipt.
         #[arg(long)]
         donor_code: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ImportCommand {
+    /// Donations from CSV (columns campaign_id, amount, donor_code, channel,
+    /// payment_ref, received_at, and optionally display_name,
+    /// restricted_line).
+    Donations {
+        /// The CSV file.
+        file: PathBuf,
+        /// The platform's (or charity's) signing key file.
+        #[arg(long)]
+        key: PathBuf,
+        /// Parallel submissions.
+        #[arg(long, default_value_t = 8)]
+        workers: usize,
+        /// Seconds to wait for the submitted rows to be committed (0: do
+        /// not wait).
+        #[arg(long, default_value_t = 300)]
+        wait: u64,
     },
 }
 
@@ -356,6 +399,35 @@ fn run(cli: Cli) -> Result<()> {
                 None => break,
             }
         },
+        Command::Import {
+            command:
+                ImportCommand::Donations {
+                    file,
+                    key,
+                    workers,
+                    wait,
+                },
+        } => import_donations(&cli.node, cli.json, &file, &key, workers, wait)?,
+        Command::Tx { key, wait, kind } => {
+            let key = keys::load(&key)?;
+            let kind = txcmd::build(kind)?;
+            let name = kind.name();
+            let t = tx::sign(&node.chain_id()?, &key, kind)?;
+            let id = node.submit(&t)?;
+            let height = if wait > 0 {
+                Some(node.wait_committed(&id, Duration::from_secs(wait))?)
+            } else {
+                None
+            };
+            print(
+                cli.json,
+                json!({"tx_id": id, "kind": name, "status": if height.is_some() { "committed" } else { "pending" }, "height": height}),
+                match height {
+                    Some(h) => format!("{name} {id} committed in block {h}"),
+                    None => format!("{name} {id} submitted"),
+                },
+            );
+        }
         Command::Trace { donor_code } => {
             let code = DonorCode::parse(&donor_code)?;
             let tag = Donor::Tag(code.tag());
@@ -380,6 +452,97 @@ fn run(cli: Cli) -> Result<()> {
                 }
             }
         }
+    }
+    Ok(())
+}
+
+fn import_donations(
+    base: &str,
+    json_out: bool,
+    file: &std::path::Path,
+    key: &std::path::Path,
+    workers: usize,
+    wait: u64,
+) -> Result<()> {
+    use charity_sdk::import;
+    let node = Client::new(base);
+    let key = keys::load(key)?;
+    let data = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let (rows, mut bad) = import::parse(&data).map_err(|e| anyhow!("{}: {e}", file.display()))?;
+    let total = rows.len() + bad.len();
+    let (rows, late) = import::check(&node, &key, rows)?;
+    bad.extend(late);
+    bad.sort_by_key(|b| b.line);
+    let chain_id = node.chain_id()?;
+    let txs = rows
+        .iter()
+        .map(|r| import::transaction(&chain_id, &key, r).map(|t| (r.line, t)))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| anyhow!(e))?;
+    if !json_out {
+        for b in &bad {
+            eprintln!("line {}: {}", b.line, b.reason);
+        }
+    }
+    let bar = if json_out {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(txs.len() as u64)
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} rows [{elapsed_precise}, {per_sec}, {eta} left]",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let sent = import::submit(base, txs, workers, &|| bar.inc(1));
+    bar.finish_and_clear();
+    if !json_out {
+        for b in &sent.refused {
+            eprintln!("line {}: {}", b.line, b.reason);
+        }
+    }
+    // Wait for what was accepted to be committed.
+    let mut pending: Vec<Hash> = sent.new.clone();
+    let deadline = std::time::Instant::now() + Duration::from_secs(wait);
+    while wait > 0 && !pending.is_empty() && std::time::Instant::now() < deadline {
+        let mut still = Vec::new();
+        for id in pending {
+            match node.tx_status(&id) {
+                Ok(charity_sdk::client::TxStatus::Committed(_)) => {}
+                _ => still.push(id),
+            }
+        }
+        pending = still;
+        if !pending.is_empty() {
+            // Blocks come at the node's pace; look again shortly.
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+    let committed = sent.new.len() - pending.len();
+    print(
+        json_out,
+        json!({
+            "rows": total,
+            "bad_rows": bad.iter().chain(&sent.refused).map(|b| json!({"line": b.line, "reason": b.reason})).collect::<Vec<_>>(),
+            "submitted": sent.new.len(),
+            "already_on_chain": sent.skipped,
+            "committed": committed,
+            "not_yet_committed": pending.len(),
+        }),
+        format!(
+            "{total} rows: {} bad, {} submitted, {} already on the chain (skipped), {committed} committed{}",
+            bad.len() + sent.refused.len(),
+            sent.new.len(),
+            sent.skipped,
+            if pending.is_empty() { String::new() } else { format!(", {} not yet committed", pending.len()) }
+        ),
+    );
+    if !bad.is_empty() || !sent.refused.is_empty() {
+        bail!(
+            "{} row(s) were not imported (listed above)",
+            bad.len() + sent.refused.len()
+        );
     }
     Ok(())
 }
