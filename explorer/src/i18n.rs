@@ -305,7 +305,6 @@ pub struct Text {
     pub nothing_found: &'static str,
     pub unknown_page: &'static str,
     pub internal_error: &'static str,
-    pub js_strings: &'static [(&'static str, &'static str)],
 }
 
 /// 简体中文.
@@ -487,7 +486,6 @@ pub static ZH: Text = Text {
     nothing_found: "没有与之匹配的交易、区块、项目、机构或捐赠人。",
     unknown_page: "没有这个页面。",
     internal_error: "服务器暂时无法生成这个页面，请稍后再试。",
-    js_strings: &[],
 };
 
 /// English.
@@ -669,7 +667,6 @@ pub static EN: Text = Text {
     nothing_found: "No transaction, block, campaign, organisation or donor matches.",
     unknown_page: "There is no such page.",
     internal_error: "The server could not build this page just now; please try again later.",
-    js_strings: &[],
 };
 
 #[cfg(test)]

@@ -106,8 +106,6 @@ pub struct Ctx {
     pub lang: &'static str,
     /// The same page in the other language.
     pub switch_href: String,
-    /// Strings for the script, as JSON safe inside `<script>`.
-    pub js: String,
     /// The language picked by `?lang=`, to remember.
     explicit: Option<Lang>,
 }
@@ -124,14 +122,10 @@ impl Ctx {
             .collect();
         let other = format!("lang={}", lang.other().param());
         query.push(&other);
-        let js: BTreeMap<&str, &str> = t.js_strings.iter().copied().collect();
         Ctx {
             t,
             lang: lang.code(),
             switch_href: format!("{}?{}", uri.path(), query.join("&")),
-            js: serde_json::to_string(&js)
-                .unwrap_or_else(|_| "{}".into())
-                .replace('<', "\\u003c"),
             explicit: explicit.then_some(lang),
         }
     }
