@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use askama::Template;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -225,6 +226,12 @@ fn page<T: Template>(
         Ok(p) => respond(explicit, StatusCode::OK, &p),
         Err(Failure(kind, detail)) => error_page(uri, headers, kind, detail),
     }
+}
+
+/// A path segment as given; one that is not UTF-8 is bad input.
+fn path_param(p: Result<Path<String>, PathRejection>) -> Result<String, Failure> {
+    p.map(|Path(v)| v)
+        .map_err(|e| bad(ErrorKind::BadId, e.body_text()))
 }
 
 fn parse_hash(s: &str) -> Result<Hash, Failure> {
@@ -569,9 +576,10 @@ pub async fn org(
     State(ex): State<Explorer>,
     uri: Uri,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Response {
     page(&ex, &uri, &headers, |store, ctx| {
+        let id = path_param(id)?;
         let id = OrgId::parse(&id).map_err(|e| bad(ErrorKind::BadId, e))?;
         let kv = store.kv();
         let o = query::org(kv, &id)?.ok_or(Failure(ErrorKind::UnknownOrg, Some(id.to_string())))?;
@@ -754,7 +762,7 @@ pub async fn campaign(
     State(ex): State<Explorer>,
     uri: Uri,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     RawQuery(raw): RawQuery,
 ) -> Response {
     let from = raw
@@ -764,6 +772,7 @@ pub async fn campaign(
         .find_map(|p| p.strip_prefix("from="))
         .map(|v| v.parse::<u64>());
     page(&ex, &uri, &headers, |store, ctx| {
+        let id = path_param(id)?;
         let from = match from {
             None => 0,
             Some(Ok(n)) => n,
@@ -801,9 +810,10 @@ pub async fn campaign_disbursements(
     State(ex): State<Explorer>,
     uri: Uri,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Response {
     page(&ex, &uri, &headers, |store, ctx| {
+        let id = path_param(id)?;
         let id = CampaignId::parse(&id).map_err(|e| bad(ErrorKind::BadId, e))?;
         let head = ex.cached_head(store, &ctx, &id)?;
         Ok(DisbursementsPage { ctx, head })
@@ -1228,9 +1238,10 @@ pub async fn donor(
     State(ex): State<Explorer>,
     uri: Uri,
     headers: HeaderMap,
-    Path(tag): Path<String>,
+    tag: Result<Path<String>, PathRejection>,
 ) -> Response {
     page(&ex, &uri, &headers, |store, ctx| {
+        let tag = path_param(tag)?;
         let donor = Donor::parse(&tag).map_err(|e| bad(ErrorKind::BadDonorCode, e))?;
         let kv = store.kv();
         let mut titles = BTreeMap::new();
@@ -1292,9 +1303,10 @@ pub async fn tx(
     State(ex): State<Explorer>,
     uri: Uri,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Response {
     page(&ex, &uri, &headers, |store, ctx| {
+        let id = path_param(id)?;
         let id = parse_hash(&id)?;
         let loc = store
             .tx_location(&id)?
@@ -1387,9 +1399,10 @@ pub async fn block(
     State(ex): State<Explorer>,
     uri: Uri,
     headers: HeaderMap,
-    Path(height): Path<String>,
+    height: Result<Path<String>, PathRejection>,
 ) -> Response {
     page(&ex, &uri, &headers, |store, ctx| {
+        let height = path_param(height)?;
         let h: u64 = height.parse().map_err(|_| {
             bad(
                 ErrorKind::BadId,
@@ -1511,9 +1524,10 @@ pub async fn evidence(
     State(ex): State<Explorer>,
     uri: Uri,
     headers: HeaderMap,
-    Path(sha): Path<String>,
+    sha: Result<Path<String>, PathRejection>,
 ) -> Response {
     page(&ex, &uri, &headers, |store, ctx| {
+        let sha = path_param(sha)?;
         let sha = parse_hash(&sha)?;
         let mut cited = Vec::new();
         for id in query::evidence(store.kv(), &sha, 100)? {
