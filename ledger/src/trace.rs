@@ -53,7 +53,7 @@ pub fn split_largest_remainder(total: u64, weights: &[u64]) -> Vec<u64> {
 }
 
 /// Money of one donor in one campaign: how much arrived, where it went.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct TraceNode {
     /// The donation (or, past the first hop, the grant received).
     pub donation_id: Hash,
@@ -70,7 +70,7 @@ pub struct TraceNode {
 }
 
 /// Part of a donor's money paid out by one disbursement.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct TraceSpend {
     /// The disbursement.
     pub disbursement: DisbursementRecord,
@@ -82,7 +82,7 @@ pub struct TraceSpend {
 }
 
 /// A full trace.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Trace {
     /// The donation as recorded.
     pub donation: DonationRecord,

@@ -4,8 +4,12 @@
 
 use std::time::{Duration, Instant};
 
+use charity_ledger::donor::Donor;
 use charity_ledger::hex::Hash;
+use charity_ledger::ids::CampaignId;
 use charity_ledger::receipt::Receipt;
+use charity_ledger::records::{CampaignRecord, DonationRecord, OrgRecord};
+use charity_ledger::trace::Trace;
 use charity_ledger::validators::PowerEntry;
 use charity_ledger::Transaction;
 use serde_json::Value;
@@ -219,5 +223,67 @@ impl Client {
                     })
             })
             .collect()
+    }
+
+    fn typed<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        v: Value,
+    ) -> Result<T, ClientError> {
+        serde_json::from_value(v).map_err(|e| ClientError::Decode {
+            url: format!("{}{path}", self.base),
+            reason: e.to_string(),
+        })
+    }
+
+    fn get_typed<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        let v = self.get_json(path)?;
+        self.typed(path, v)
+    }
+
+    /// Registered organisations.
+    pub fn orgs(&self) -> Result<Vec<OrgRecord>, ClientError> {
+        self.get_typed("/v1/orgs")
+    }
+
+    /// Every campaign with its totals.
+    pub fn campaigns(&self) -> Result<Vec<CampaignRecord>, ClientError> {
+        self.get_typed("/v1/campaigns")
+    }
+
+    /// A campaign with its totals.
+    pub fn campaign(&self, id: &CampaignId) -> Result<CampaignRecord, ClientError> {
+        let path = format!("/v1/campaigns/{id}?limit=1");
+        let v = self.get_json(&path)?;
+        self.typed(&path, v["campaign"].clone())
+    }
+
+    /// A campaign's donations in commit order, from position `from_seq`
+    /// (at most 1,000).
+    pub fn campaign_donations(
+        &self,
+        id: &CampaignId,
+        from_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<DonationRecord>, ClientError> {
+        let path = format!("/v1/campaigns/{id}?from_seq={from_seq}&limit={limit}");
+        let v = self.get_json(&path)?;
+        self.typed(&path, v["donations"].clone())
+    }
+
+    /// A donor's donations, by tag (or `campaign:<id>` for grants).
+    pub fn donor_donations(&self, donor: &Donor) -> Result<Vec<DonationRecord>, ClientError> {
+        self.get_typed(&format!("/v1/donors/{donor}/donations"))
+    }
+
+    /// Where a donation went, to the fen, across grants.
+    pub fn trace(&self, donation: &Hash) -> Result<Trace, ClientError> {
+        self.get_typed(&format!("/v1/donations/{donation}/trace"))
+    }
+
+    /// The latest signed checkpoint; check it with
+    /// [`crate::witness::verify_checkpoint`] before trusting it.
+    pub fn checkpoint(&self) -> Result<crate::witness::Checkpoint, ClientError> {
+        self.get_typed("/v1/checkpoint")
     }
 }

@@ -359,6 +359,35 @@ fn every_kind_round_trips_and_a_batch_imports_once() {
     assert_eq!(c["reports"].as_array().unwrap().len(), 1);
     assert_eq!(c["notes"].as_array().unwrap().len(), 1);
 
+    // The library's typed queries agree, and the checkpoint is signed by
+    // the genesis validators.
+    let client = charity_sdk::client::Client::new(n);
+    let id = charity_ledger::ids::CampaignId::parse("cli-test").unwrap();
+    assert_eq!(client.campaign(&id).unwrap().raised, 15_050);
+    assert_eq!(client.campaign_donations(&id, 0, 10).unwrap().len(), 2);
+    let li = charity_ledger::donor::Donor::Tag(
+        charity_ledger::donor::DonorCode::parse("K7QF-2M9D-XR4T-8HWA-6PZN")
+            .unwrap()
+            .tag(),
+    );
+    assert!(client.donor_donations(&li).unwrap().len() >= 3);
+    let trace = client
+        .trace(&charity_ledger::hex::Hash::parse(&d1).unwrap())
+        .unwrap();
+    assert_eq!(trace.root.spent[0].amount, 8_000);
+    assert_eq!(trace.root.unspent, 2_000);
+    assert!(client
+        .orgs()
+        .unwrap()
+        .iter()
+        .any(|o| o.org_id.as_str() == org_id));
+    let trusted = charity_ledger::Genesis::decode(&client.get_bytes("/v1/genesis").unwrap())
+        .unwrap()
+        .validator_set()
+        .unwrap()
+        .public_list();
+    charity_sdk::witness::verify_checkpoint(&client.checkpoint().unwrap(), &trusted).unwrap();
+
     // The receipt, saved and verified offline; one changed byte fails.
     let receipt = work.path().join("receipt.json");
     let (ok, _, err) = charity(
