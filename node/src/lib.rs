@@ -9,4 +9,5 @@
 )]
 
 pub mod api;
+pub mod consensus;
 pub mod mempool;
