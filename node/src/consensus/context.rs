@@ -103,7 +103,7 @@ impl ValidatorSet {
             .iter()
             .map(|v| Validator::new(v.pubkey, v.power))
             .collect();
-        validators.sort_by(|a, b| a.address.cmp(&b.address));
+        validators.sort_by_key(|v| v.address);
         ValidatorSet {
             validators: Arc::new(validators),
         }
@@ -651,7 +651,7 @@ pub fn ledger_commit(
             sig: s.signature,
         })
         .collect();
-    signatures.sort_by(|a, b| a.validator.cmp(&b.validator));
+    signatures.sort_by_key(|s| s.validator);
     Ok(charity_ledger::CommitCertificate { round, signatures })
 }
 
