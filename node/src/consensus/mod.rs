@@ -11,6 +11,7 @@
 //! the mempool, re-validating proposals, storing decided blocks, serving and
 //! applying synced blocks), and the node's `init`/`testnet`/`run` commands.
 
+pub mod codec;
 pub mod context;
 
 pub use context::{
