@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 mod demo;
+mod network;
 
 /// A charity-ledger node.
 #[derive(Parser, Debug)]
@@ -36,6 +37,30 @@ enum Command {
         /// Port of the HTTP API while live (0: any free port).
         #[arg(long, default_value_t = 8080)]
         base_port: u16,
+    },
+    /// Writes a genesis and a home directory per validator for a network on
+    /// this machine (HTTP at base-port + i, peer-to-peer at base-port + 100
+    /// + i; 0 lets the system choose).
+    Testnet {
+        /// Validators.
+        #[arg(long, default_value_t = 4)]
+        validators: usize,
+        /// Where the homes go (DIR/node-<i>, and DIR/regulator.key).
+        #[arg(long)]
+        dir: PathBuf,
+        /// First port.
+        #[arg(long, default_value_t = 26_000)]
+        base_port: u16,
+        /// Longest time without a block when idle, in milliseconds.
+        #[arg(long, default_value_t = 10_000)]
+        heartbeat_ms: u64,
+    },
+    /// Runs a validator from its home directory: consensus with the other
+    /// validators, the HTTP API and the explorer.
+    Run {
+        /// The node's home (config.toml, genesis.json, node.key, chain/).
+        #[arg(long)]
+        home: PathBuf,
     },
     /// Re-verifies a stored chain from its genesis: every block, signature,
     /// commit, rule and allocation, and the resulting state entry by entry.
@@ -137,6 +162,24 @@ fn main() {
             live_blocks,
             base_port,
         }),
+        Command::Testnet {
+            validators,
+            dir,
+            base_port,
+            heartbeat_ms,
+        } => network::testnet(
+            validators,
+            &dir,
+            base_port,
+            Duration::from_millis(heartbeat_ms),
+        )
+        .map(|t| {
+            for (home, http) in t.homes.iter().zip(&t.http) {
+                println!("{}  http://{http}/", home.display());
+            }
+            println!("start each with: charity-node run --home <dir>");
+        }),
+        Command::Run { home } => network::run(&home),
         Command::Audit { store } => audit(&store),
         Command::Export { store, out } => export(&store, &out),
     };

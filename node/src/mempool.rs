@@ -48,6 +48,7 @@ struct Inner {
 pub struct Mempool {
     capacity: usize,
     inner: Mutex<Inner>,
+    arrived: tokio::sync::Notify,
 }
 
 impl Mempool {
@@ -56,6 +57,7 @@ impl Mempool {
         Mempool {
             capacity,
             inner: Mutex::new(Inner::default()),
+            arrived: tokio::sync::Notify::new(),
         }
     }
 
@@ -73,7 +75,24 @@ impl Mempool {
         p.next += 1;
         p.order.insert(n, id);
         p.txs.insert(id, (n, tx));
+        drop(p);
+        self.arrived.notify_waiters();
         Ok(())
+    }
+
+    /// Waits until the pool holds a transaction (returns at once if it
+    /// does).
+    pub async fn wait_for_transaction(&self) {
+        loop {
+            let arrived = self.arrived.notified();
+            tokio::pin!(arrived);
+            // Register before looking, so an insert in between wakes us.
+            arrived.as_mut().enable();
+            if !self.is_empty() {
+                return;
+            }
+            arrived.await;
+        }
     }
 
     /// The pending transaction `id`.

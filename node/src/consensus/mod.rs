@@ -11,8 +11,11 @@
 //! the mempool, re-validating proposals, storing decided blocks, serving and
 //! applying synced blocks), and the node's `init`/`testnet`/`run` commands.
 
+pub mod app;
 pub mod codec;
 pub mod context;
+pub mod node;
+pub mod streams;
 
 pub use context::{
     ledger_commit, Address, BlockId, BlockValue, CharityContext, Ed25519, Height, Proposal,

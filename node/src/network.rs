@@ -1,0 +1,163 @@
+//! `charity-node testnet` and `charity-node run`: a network of validator
+//! processes on this machine, each in its own home directory.
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context, Result};
+use charity_ledger::genesis::GenesisRegulator;
+use charity_ledger::ids::Region;
+use charity_ledger::kinds::ValidatorEntry;
+use charity_ledger::{Genesis, Keypair};
+use malachitebft_app_channel::app::config::{
+    ConsensusConfig, P2pConfig, TimeoutConfig, TransportProtocol, ValuePayload, ValueSyncConfig,
+};
+use malachitebft_app_channel::app::node::{Node, NodeHandle};
+use rand::RngCore;
+
+use charity_node::consensus::node::{config_path, genesis_path, key_path, Config, HomeNode};
+
+/// A free TCP port on loopback, as the system hands it out.
+fn free_port() -> Result<u16> {
+    let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("finding a free port")?;
+    Ok(l.local_addr()?.port())
+}
+
+fn new_key() -> Keypair {
+    let mut seed = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut seed);
+    Keypair::from_seed(&seed)
+}
+
+/// What `testnet` made.
+pub struct Testnet {
+    /// Each node's home.
+    pub homes: Vec<std::path::PathBuf>,
+    /// Each node's HTTP address.
+    pub http: Vec<SocketAddr>,
+}
+
+/// Writes a genesis with `n` validators (run by one civil-affairs bureau,
+/// whose key is written to `dir/regulator.key`) and a home directory per
+/// validator under `dir/node-<i>`, all on loopback. Ports come from
+/// `base_port` upwards (HTTP at base+i, peer-to-peer at base+100+i), or
+/// from the system if `base_port` is 0.
+pub fn testnet(n: usize, dir: &Path, base_port: u16, heartbeat: Duration) -> Result<Testnet> {
+    if n == 0 {
+        return Err(anyhow!("a network needs at least one validator"));
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let regulator = new_key();
+    let reg_id = charity_ledger::dev::org_id("11440100MB0000001")?;
+    charity_sdk::keys::save(&regulator, &dir.join("regulator.key"))?;
+    let keys: Vec<Keypair> = (0..n).map(|_| new_key()).collect();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let genesis = Genesis {
+        chain_id: "charity-testnet".into(),
+        currency: "CNY".into(),
+        genesis_time: now,
+        regulators: vec![GenesisRegulator {
+            org_id: reg_id.clone(),
+            name: "测试网民政局".into(),
+            region: Region::parse("440100")?,
+            keys: vec![regulator.public()],
+        }],
+        validators: keys
+            .iter()
+            .map(|k| ValidatorEntry {
+                pubkey: k.public(),
+                power: 10,
+                org_id: reg_id.clone(),
+            })
+            .collect(),
+    };
+    genesis.check()?;
+    let genesis_json = serde_json::to_vec_pretty(&genesis)?;
+    let port = |offset: usize| -> Result<u16> {
+        if base_port == 0 {
+            free_port()
+        } else {
+            u16::try_from(usize::from(base_port) + offset).map_err(|_| anyhow!("port out of range"))
+        }
+    };
+    let mut http = Vec::new();
+    let mut p2p = Vec::new();
+    for i in 0..n {
+        http.push(SocketAddr::from((Ipv4Addr::LOCALHOST, port(i)?)));
+        p2p.push(port(100 + i)?);
+    }
+    let tcp = TransportProtocol::Tcp;
+    let mut homes = Vec::new();
+    for (i, key) in keys.iter().enumerate() {
+        let home = dir.join(format!("node-{i}"));
+        std::fs::create_dir_all(&home).with_context(|| format!("creating {}", home.display()))?;
+        std::fs::write(genesis_path(&home), &genesis_json)?;
+        charity_sdk::keys::save(key, &key_path(&home))?;
+        let config = Config {
+            moniker: format!("node-{i}"),
+            http_addr: http[i],
+            heartbeat_ms: u64::try_from(heartbeat.as_millis()).unwrap_or(10_000),
+            mempool_capacity: 10_000,
+            consensus: ConsensusConfig {
+                timeouts: TimeoutConfig {
+                    // A proposer waits up to the heartbeat for a first
+                    // transaction; the others wait a little longer.
+                    timeout_propose: heartbeat + Duration::from_secs(2),
+                    ..TimeoutConfig::default()
+                },
+                p2p: P2pConfig {
+                    listen_addr: tcp.multiaddr("127.0.0.1", usize::from(p2p[i])),
+                    persistent_peers: (0..n)
+                        .filter(|j| *j != i)
+                        .map(|j| tcp.multiaddr("127.0.0.1", usize::from(p2p[j])))
+                        .collect(),
+                    ..P2pConfig::default()
+                },
+                value_payload: ValuePayload::PartsOnly,
+                queue_capacity: 100,
+            },
+            value_sync: ValueSyncConfig::default(),
+        };
+        std::fs::write(config_path(&home), toml::to_string(&config)?)?;
+        homes.push(home);
+    }
+    Ok(Testnet { homes, http })
+}
+
+/// Runs the node in `home` until Ctrl-C.
+pub fn run(home: &Path) -> Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,informalsystems_malachitebft=warn,libp2p=warn")
+    });
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    rt.block_on(async {
+        let node = HomeNode::open(home).map_err(|e| anyhow!("{e}"))?;
+        let mut handle = node.start().await.map_err(|e| anyhow!("{e:#}"))?;
+        println!(
+            "node running; HTTP API and explorer at http://{}/",
+            handle.http_addr
+        );
+        let ended = tokio::select! {
+            _ = tokio::signal::ctrl_c() => None,
+            r = &mut handle.app => Some(r),
+        };
+        match ended {
+            None => {
+                let _ = handle.kill(None).await;
+                Ok(())
+            }
+            Some(r) => {
+                r.map_err(|e| anyhow!("{e}"))?;
+                Err(anyhow!("the consensus application stopped"))
+            }
+        }
+    })
+}
