@@ -1,0 +1,283 @@
+//! Four validators, each its own `charity-node run` process on loopback,
+//! agreeing through the Malachite engine: they commit a submitted
+//! transaction and agree on every block hash; an invalid transaction is
+//! refused with its code and never committed; a receipt from any node
+//! verifies against the genesis validators and fails after a changed byte;
+//! a consistency proof between two checkpoints verifies; with one validator
+//! killed (-9) the other three keep committing, and the killed one restarts
+//! and catches up.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use charity_ledger::dev;
+use charity_ledger::hex::Hash;
+use charity_ledger::ids::Region;
+use charity_ledger::kinds::{OrgRole, RegisterOrg};
+use charity_ledger::receipt::{verify_receipt, Receipt};
+use charity_ledger::{merkle, Genesis, Keypair, TxKind};
+use serde_json::Value;
+
+const WAIT: Duration = Duration::from_secs(90);
+
+struct Validator {
+    home: PathBuf,
+    child: Option<Child>,
+    url: String,
+}
+
+impl Validator {
+    fn start(home: &Path) -> Validator {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_charity-node"))
+            .args(["run", "--home"])
+            .arg(home)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start charity-node run");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("explorer at ").nth(1) {
+                    let _ = tx.send(rest.trim().trim_end_matches('/').to_string());
+                }
+            }
+        });
+        let url = rx.recv_timeout(WAIT).expect("the node printed its address");
+        Validator {
+            home: home.to_path_buf(),
+            child: Some(child),
+            url,
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill(); // SIGKILL: a crash, not a shutdown
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Validator {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn get(url: &str) -> Value {
+    let body = ureq::get(url).call().unwrap().into_string().unwrap();
+    serde_json::from_str(&body).unwrap()
+}
+
+fn try_get(url: &str) -> Option<Value> {
+    ureq::get(url)
+        .call()
+        .ok()
+        .and_then(|r| r.into_string().ok())
+        .and_then(|b| serde_json::from_str(&b).ok())
+}
+
+fn height(v: &Validator) -> u64 {
+    try_get(&format!("{}/v1/status", v.url))
+        .and_then(|s| s["height"].as_u64())
+        .unwrap_or(0)
+}
+
+/// Polls until `cond` holds (each check is a real query), or fails.
+fn until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn committed_height(v: &Validator, id: &Hash) -> Option<u64> {
+    let s = try_get(&format!("{}/v1/txs/{id}", v.url))?;
+    (s["status"] == "committed")
+        .then(|| s["height"].as_u64())
+        .flatten()
+}
+
+fn submit(v: &Validator, tx: &charity_ledger::Transaction) -> (u16, Value) {
+    let r = ureq::post(&format!("{}/v1/txs", v.url))
+        .set("content-type", "application/json")
+        .send_bytes(&tx.to_canonical_json().unwrap());
+    match r {
+        Ok(resp) => (
+            resp.status(),
+            serde_json::from_str(&resp.into_string().unwrap()).unwrap(),
+        ),
+        Err(ureq::Error::Status(code, resp)) => (
+            code,
+            serde_json::from_str(&resp.into_string().unwrap()).unwrap(),
+        ),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn registration(chain: &str, key: &Keypair, n: u64) -> charity_ledger::Transaction {
+    let kind = TxKind::RegisterOrg(RegisterOrg {
+        org_id: dev::org_id(&format!("52440100MJ{n:07}")).unwrap(),
+        name: format!("测试慈善会 {n}"),
+        role: OrgRole::Charity,
+        public_fundraising: false,
+        keys: vec![dev::key(&format!("net-{n}")).public()],
+        region: Region::parse("440100").unwrap(),
+    });
+    charity_sdk::tx::sign(chain, key, kind).unwrap()
+}
+
+#[test]
+fn four_validators_agree_survive_a_crash_and_catch_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_charity-node"))
+        .args([
+            "testnet",
+            "--validators",
+            "4",
+            "--base-port",
+            "0",
+            "--heartbeat-ms",
+            "500",
+            "--dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut nodes: Vec<Validator> = (0..4)
+        .map(|i| Validator::start(&dir.path().join(format!("node-{i}"))))
+        .collect();
+    let regulator = charity_sdk::keys::load(&dir.path().join("regulator.key")).unwrap();
+    let genesis =
+        Genesis::decode(&std::fs::read(dir.path().join("node-0/genesis.json")).unwrap()).unwrap();
+    let chain = genesis.chain_id.clone();
+    let trusted = genesis.validator_set().unwrap().public_list();
+
+    // A transaction submitted to one node is committed on all four.
+    let t1 = registration(&chain, &regulator, 1);
+    let (code, body) = submit(&nodes[1], &t1);
+    assert_eq!(code, 202, "{body}");
+    until("the first transaction on every node", || {
+        nodes
+            .iter()
+            .all(|n| committed_height(n, &t1.id()).is_some())
+    });
+    let h1 = committed_height(&nodes[0], &t1.id()).unwrap();
+
+    // A first checkpoint, then more history.
+    let cp1 = get(&format!("{}/v1/checkpoint", nodes[2].url));
+    let t2 = registration(&chain, &regulator, 2);
+    assert_eq!(submit(&nodes[3], &t2).0, 202);
+    until("the second transaction", || {
+        nodes
+            .iter()
+            .all(|n| committed_height(n, &t2.id()).is_some())
+    });
+
+    // An invalid transaction (a regulator's act signed by a stranger) is
+    // refused with its code and never committed.
+    let stranger = dev::key("stranger");
+    let bad = registration(&chain, &stranger, 3);
+    let (code, body) = submit(&nodes[0], &bad);
+    assert_eq!(code, 403, "{body}");
+    assert_eq!(body["code"], "unknown_signer", "{body}");
+
+    // Every node has the same block at every height.
+    let top = nodes.iter().map(height).min().unwrap();
+    assert!(top >= h1);
+    for h in 1..=top {
+        let hashes: Vec<Value> = nodes
+            .iter()
+            .map(|n| get(&format!("{}/v1/blocks/{h}", n.url))["hash"].clone())
+            .collect();
+        assert!(
+            hashes.windows(2).all(|w| w[0] == w[1]),
+            "height {h}: {hashes:?}"
+        );
+    }
+    assert!(nodes
+        .iter()
+        .all(|n| committed_height(n, &bad.id()).is_none()));
+
+    // A receipt from any node verifies against the genesis validators, and
+    // not after any changed byte in its signatures.
+    for n in &nodes {
+        let bytes = ureq::get(&format!("{}/v1/txs/{}/receipt", n.url, t1.id()))
+            .call()
+            .unwrap()
+            .into_string()
+            .unwrap();
+        let r = Receipt::decode(bytes.as_bytes()).unwrap();
+        verify_receipt(&r, &trusted).unwrap();
+        let mut tampered = r.clone();
+        let mut sig = *tampered.commit.signatures[0].sig.as_bytes();
+        sig[5] ^= 1;
+        tampered.commit.signatures[0].sig = sig.into();
+        assert!(verify_receipt(&tampered, &trusted).is_err());
+    }
+
+    // The log only grew between the two checkpoints.
+    let cp2 = get(&format!("{}/v1/checkpoint", nodes[0].url));
+    let (from, to) = (
+        cp1["header"]["log_size"].as_u64().unwrap(),
+        cp2["header"]["log_size"].as_u64().unwrap(),
+    );
+    assert!(from >= 1 && to > from, "{from} {to}");
+    let proof = get(&format!(
+        "{}/v1/log/consistency?from={from}&to={to}",
+        nodes[1].url
+    ));
+    let proof: Vec<[u8; 32]> = proof["proof"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| Hash::parse(h.as_str().unwrap()).unwrap().0)
+        .collect();
+    let root = |cp: &Value| {
+        Hash::parse(cp["header"]["log_root"].as_str().unwrap())
+            .unwrap()
+            .0
+    };
+    merkle::verify_consistency(from, to, &root(&cp1), &root(&cp2), &proof).unwrap();
+
+    // One validator crashes; the other three keep committing.
+    nodes[3].kill();
+    let t4 = registration(&chain, &regulator, 4);
+    assert_eq!(submit(&nodes[0], &t4).0, 202);
+    until("a commit without the crashed validator", || {
+        nodes[..3]
+            .iter()
+            .all(|n| committed_height(n, &t4.id()).is_some())
+    });
+    let h4 = committed_height(&nodes[0], &t4.id()).unwrap();
+
+    // It restarts from its store and catches up to the same chain.
+    let home = nodes[3].home.clone();
+    nodes[3] = Validator::start(&home);
+    until("the restarted validator to catch up", || {
+        height(&nodes[3]) >= h4
+    });
+    let mine = get(&format!("{}/v1/blocks/{h4}", nodes[3].url))["hash"].clone();
+    let theirs = get(&format!("{}/v1/blocks/{h4}", nodes[0].url))["hash"].clone();
+    assert_eq!(mine, theirs);
+    assert!(committed_height(&nodes[3], &t4.id()).is_some());
+    // And takes part again: the network keeps committing with it.
+    let t5 = registration(&chain, &regulator, 5);
+    assert_eq!(submit(&nodes[3], &t5).0, 202);
+    until("a transaction submitted to the restarted validator", || {
+        nodes
+            .iter()
+            .all(|n| committed_height(n, &t5.id()).is_some())
+    });
+}
