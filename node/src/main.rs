@@ -45,6 +45,10 @@ enum Command {
         /// Validators.
         #[arg(long, default_value_t = 4)]
         validators: usize,
+        /// Full nodes (following the chain without voting), after the
+        /// validators' homes.
+        #[arg(long, default_value_t = 0)]
+        full_nodes: usize,
         /// Where the homes go (DIR/node-<i>, and DIR/regulator.key).
         #[arg(long)]
         dir: PathBuf,
@@ -164,11 +168,13 @@ fn main() {
         }),
         Command::Testnet {
             validators,
+            full_nodes,
             dir,
             base_port,
             heartbeat_ms,
         } => network::testnet(
             validators,
+            full_nodes,
             &dir,
             base_port,
             Duration::from_millis(heartbeat_ms),

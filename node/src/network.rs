@@ -40,10 +40,18 @@ pub struct Testnet {
 
 /// Writes a genesis with `n` validators (run by one civil-affairs bureau,
 /// whose key is written to `dir/regulator.key`) and a home directory per
-/// validator under `dir/node-<i>`, all on loopback. Ports come from
+/// validator under `dir/node-<i>` (then `full_nodes` more homes whose keys
+/// are not validators: they follow the chain and serve it), all on
+/// loopback. Ports come from
 /// `base_port` upwards (HTTP at base+i, peer-to-peer at base+100+i), or
 /// from the system if `base_port` is 0.
-pub fn testnet(n: usize, dir: &Path, base_port: u16, heartbeat: Duration) -> Result<Testnet> {
+pub fn testnet(
+    n: usize,
+    full_nodes: usize,
+    dir: &Path,
+    base_port: u16,
+    heartbeat: Duration,
+) -> Result<Testnet> {
     if n == 0 {
         return Err(anyhow!("a network needs at least one validator"));
     }
@@ -84,15 +92,17 @@ pub fn testnet(n: usize, dir: &Path, base_port: u16, heartbeat: Duration) -> Res
             u16::try_from(usize::from(base_port) + offset).map_err(|_| anyhow!("port out of range"))
         }
     };
+    let total = n + full_nodes;
     let mut http = Vec::new();
     let mut p2p = Vec::new();
-    for i in 0..n {
+    for i in 0..total {
         http.push(SocketAddr::from((Ipv4Addr::LOCALHOST, port(i)?)));
         p2p.push(port(100 + i)?);
     }
     let tcp = TransportProtocol::Tcp;
     let mut homes = Vec::new();
-    for (i, key) in keys.iter().enumerate() {
+    let followers: Vec<Keypair> = (0..full_nodes).map(|_| new_key()).collect();
+    for (i, key) in keys.iter().chain(&followers).enumerate() {
         let home = dir.join(format!("node-{i}"));
         std::fs::create_dir_all(&home).with_context(|| format!("creating {}", home.display()))?;
         std::fs::write(genesis_path(&home), &genesis_json)?;
@@ -111,7 +121,7 @@ pub fn testnet(n: usize, dir: &Path, base_port: u16, heartbeat: Duration) -> Res
                 },
                 p2p: P2pConfig {
                     listen_addr: tcp.multiaddr("127.0.0.1", usize::from(p2p[i])),
-                    persistent_peers: (0..n)
+                    persistent_peers: (0..total)
                         .filter(|j| *j != i)
                         .map(|j| tcp.multiaddr("127.0.0.1", usize::from(p2p[j])))
                         .collect(),

@@ -5,7 +5,9 @@
 //! verifies against the genesis validators and fails after a changed byte;
 //! a consistency proof between two checkpoints verifies; with one validator
 //! killed (-9) the other three keep committing, and the killed one restarts
-//! and catches up.
+//! and catches up; a full node started later syncs from genesis to the
+//! same head; blocks proposed with an invalid transaction are never
+//! committed.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -30,7 +32,15 @@ struct Validator {
 
 impl Validator {
     fn start(home: &Path) -> Validator {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_charity-node"))
+        Validator::start_with(home, None)
+    }
+
+    fn start_with(home: &Path, fault: Option<&str>) -> Validator {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_charity-node"));
+        if let Some(f) = fault {
+            cmd.env("CHARITY_FAULT", f);
+        }
+        let mut child = cmd
             .args(["run", "--home"])
             .arg(home)
             .env("RUST_LOG", "warn")
@@ -280,4 +290,76 @@ fn four_validators_agree_survive_a_crash_and_catch_up() {
             .iter()
             .all(|n| committed_height(n, &t5.id()).is_some())
     });
+}
+
+fn testnet(dir: &Path, full_nodes: usize) {
+    let out = Command::new(env!("CARGO_BIN_EXE_charity-node"))
+        .args([
+            "testnet",
+            "--validators",
+            "4",
+            "--base-port",
+            "0",
+            "--heartbeat-ms",
+            "300",
+            "--full-nodes",
+        ])
+        .arg(full_nodes.to_string())
+        .arg("--dir")
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn invalid_proposals_are_never_committed_and_a_late_full_node_syncs() {
+    let dir = tempfile::tempdir().unwrap();
+    testnet(dir.path(), 1);
+    // Node 0 proposes blocks carrying a transaction no validator accepts.
+    let nodes: Vec<Validator> = (0..4)
+        .map(|i| {
+            let fault = (i == 0).then_some("invalid-proposals");
+            Validator::start_with(&dir.path().join(format!("node-{i}")), fault)
+        })
+        .collect();
+    let bad_key = charity_sdk::keys::load(&dir.path().join("node-0/node.key"))
+        .unwrap()
+        .public();
+    // Enough heights that node 0 had its turns (it proposes one in four
+    // first rounds).
+    until("twelve heights", || height(&nodes[1]) >= 12);
+    let top = height(&nodes[1]);
+    for h in 1..=top {
+        let b = get(&format!("{}/v1/blocks/{h}", nodes[1].url));
+        assert_ne!(
+            b["header"]["proposer"].as_str().unwrap(),
+            bad_key.to_string(),
+            "height {h} committed a block of the faulty proposer"
+        );
+        for id in b["tx_ids"].as_array().unwrap() {
+            let tx = get(&format!("{}/v1/txs/{}", nodes[1].url, id.as_str().unwrap()));
+            assert_ne!(
+                tx["tx"]["body"]["kind"], "audit_note",
+                "the injected transaction was committed"
+            );
+        }
+    }
+
+    // A full node (not a validator) started now syncs from genesis to the
+    // same head.
+    let follower = Validator::start(&dir.path().join("node-4"));
+    let target = height(&nodes[2]);
+    until("the full node to sync", || height(&follower) >= target);
+    for h in [1, target / 2, target] {
+        assert_eq!(
+            get(&format!("{}/v1/blocks/{h}", follower.url))["hash"],
+            get(&format!("{}/v1/blocks/{h}", nodes[2].url))["hash"],
+            "height {h}"
+        );
+    }
 }

@@ -54,6 +54,9 @@ pub struct Settings {
     pub heartbeat: Duration,
     /// Wait after the first transaction, to fill the block.
     pub linger: Duration,
+    /// Fault injection for tests: propose blocks that carry a transaction
+    /// no validator accepts (set by `CHARITY_FAULT=invalid-proposals`).
+    pub propose_invalid: bool,
 }
 
 impl Default for Settings {
@@ -61,6 +64,7 @@ impl Default for Settings {
         Settings {
             heartbeat: Duration::from_secs(10),
             linger: Duration::from_millis(200),
+            propose_invalid: false,
         }
     }
 }
@@ -202,7 +206,11 @@ impl App {
         // What the block could not take will not become valid by waiting.
         let rejected: Vec<Hash> = built.rejected.iter().map(|(id, _)| *id).collect();
         self.api.mempool.remove(&rejected);
-        BlockValue::new(built.block).map_err(store_err)
+        let mut block = built.block;
+        if self.settings.propose_invalid {
+            corrupt(&mut block, self.ctx.chain_id(), height.0);
+        }
+        BlockValue::new(block).map_err(store_err)
     }
 
     fn stream(
@@ -416,6 +424,31 @@ impl App {
                     .collect(),
             },
         )))
+    }
+}
+
+/// Test fault: adds a registration signed by a key no organisation holds,
+/// with the header's transaction count and root made to match, so the
+/// block is well formed but breaks the ledger's rules.
+fn corrupt(block: &mut charity_ledger::Block, chain_id: &str, height: u64) {
+    let stranger = Keypair::from_seed(&[0x5a; 32]);
+    let kind = charity_ledger::TxKind::AuditNote(charity_ledger::kinds::AuditNote {
+        subject: "fault-injection".into(),
+        severity: charity_ledger::kinds::Severity::Info,
+        finding: format!("an invalid transaction proposed at height {height}"),
+    });
+    let body = charity_ledger::TxBody {
+        chain_id: chain_id.to_owned(),
+        signer: stranger.public(),
+        nonce: charity_ledger::hex::Nonce::from(height.to_be_bytes()),
+        created_at: block.header.time,
+        kind,
+    };
+    if let Ok(tx) = charity_ledger::Transaction::sign(body, &stranger) {
+        block.txs.push(tx);
+        block.header.tx_count = block.txs.len() as u64;
+        let ids: Vec<[u8; 32]> = block.txs.iter().map(|t| t.id().0).collect();
+        block.header.tx_root = Hash::from(charity_ledger::merkle::root(&ids));
     }
 }
 

@@ -238,8 +238,12 @@ impl Node for HomeNode {
         let tx_event = channels.events.clone();
         let settings = Settings {
             heartbeat: Duration::from_millis(config.heartbeat_ms.max(100)),
+            propose_invalid: std::env::var("CHARITY_FAULT").is_ok_and(|f| f == "invalid-proposals"),
             ..Settings::default()
         };
+        if settings.propose_invalid {
+            tracing::warn!("fault injection: this node proposes invalid blocks");
+        }
         let mut state = App::new(&self.chain_id, key, store, api, settings);
         let app = tokio::spawn(async move {
             if let Err(e) = app::run(&mut state, &mut channels).await {
