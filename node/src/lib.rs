@@ -10,4 +10,5 @@
 
 pub mod api;
 pub mod consensus;
+pub mod gossip;
 pub mod mempool;

@@ -43,7 +43,8 @@ pub struct Testnet {
 /// validator under `dir/node-<i>` (then `full_nodes` more homes whose keys
 /// are not validators: they follow the chain and serve it), all on
 /// loopback. Ports come from
-/// `base_port` upwards (HTTP at base+i, peer-to-peer at base+100+i), or
+/// `base_port` upwards (HTTP at base+i, consensus at base+100+i,
+/// transaction gossip at base+200+i), or
 /// from the system if `base_port` is 0.
 pub fn testnet(
     n: usize,
@@ -95,14 +96,26 @@ pub fn testnet(
     let total = n + full_nodes;
     let mut http = Vec::new();
     let mut p2p = Vec::new();
+    let mut gossip = Vec::new();
     for i in 0..total {
         http.push(SocketAddr::from((Ipv4Addr::LOCALHOST, port(i)?)));
         p2p.push(port(100 + i)?);
+        gossip.push(port(200 + i)?);
     }
     let tcp = TransportProtocol::Tcp;
     let mut homes = Vec::new();
     let followers: Vec<Keypair> = (0..full_nodes).map(|_| new_key()).collect();
-    for (i, key) in keys.iter().chain(&followers).enumerate() {
+    let all: Vec<&Keypair> = keys.iter().chain(&followers).collect();
+    let peer_ids: Vec<String> = all
+        .iter()
+        .map(|k| {
+            let mut secret = k.secret_bytes();
+            libp2p::identity::Keypair::ed25519_from_bytes(&mut secret)
+                .map(|kp| kp.public().to_peer_id().to_string())
+                .map_err(|e| anyhow!("node key: {e}"))
+        })
+        .collect::<Result<_>>()?;
+    for (i, key) in all.iter().enumerate() {
         let home = dir.join(format!("node-{i}"));
         std::fs::create_dir_all(&home).with_context(|| format!("creating {}", home.display()))?;
         std::fs::write(genesis_path(&home), &genesis_json)?;
@@ -112,6 +125,11 @@ pub fn testnet(
             http_addr: http[i],
             heartbeat_ms: u64::try_from(heartbeat.as_millis()).unwrap_or(10_000),
             mempool_capacity: 10_000,
+            gossip_listen: format!("/ip4/127.0.0.1/tcp/{}", gossip[i]),
+            gossip_peers: (0..total)
+                .filter(|j| *j != i)
+                .map(|j| format!("/ip4/127.0.0.1/tcp/{}/p2p/{}", gossip[j], peer_ids[j]))
+                .collect(),
             consensus: ConsensusConfig {
                 timeouts: TimeoutConfig {
                     // A proposer waits up to the heartbeat for a first
@@ -143,7 +161,10 @@ pub fn run(home: &Path) -> Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new("info,informalsystems_malachitebft=warn,libp2p=warn")
     });
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

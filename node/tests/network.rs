@@ -40,12 +40,13 @@ impl Validator {
         if let Some(f) = fault {
             cmd.env("CHARITY_FAULT", f);
         }
+        let log = std::fs::File::create(home.join("node.log")).unwrap();
         let mut child = cmd
             .args(["run", "--home"])
             .arg(home)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("start charity-node run");
         let stdout = child.stdout.take().unwrap();
@@ -362,4 +363,70 @@ fn invalid_proposals_are_never_committed_and_a_late_full_node_syncs() {
             "height {h}"
         );
     }
+
+    // A transaction submitted to the full node, which never proposes,
+    // reaches the validators by gossip and is committed.
+    let regulator = charity_sdk::keys::load(&dir.path().join("regulator.key")).unwrap();
+    let genesis =
+        Genesis::decode(&std::fs::read(dir.path().join("node-0/genesis.json")).unwrap()).unwrap();
+    let t = registration(&genesis.chain_id, &regulator, 9);
+    let (code, body) = submit(&follower, &t);
+    assert_eq!(code, 202, "{body}");
+    until("the gossiped transaction to be committed", || {
+        nodes.iter().all(|n| committed_height(n, &t.id()).is_some())
+    });
+
+    // A peer that is not in the configuration is refused, and logged.
+    let config = std::fs::read_to_string(dir.path().join("node-1/config.toml")).unwrap();
+    let gossip: libp2p::Multiaddr = config
+        .lines()
+        .find_map(|l| l.strip_prefix("gossip_listen = "))
+        .unwrap()
+        .trim_matches('"')
+        .parse()
+        .unwrap();
+    stranger_dials(gossip);
+    let log = dir.path().join("node-1/node.log");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("refused a connection")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no refusal logged: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A libp2p node with a fresh identity dials `addr` and keeps trying until
+/// it is dropped.
+fn stranger_dials(addr: libp2p::Multiaddr) {
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            use libp2p::futures::StreamExt;
+            let mut swarm = libp2p::SwarmBuilder::with_new_identity()
+                .with_tokio()
+                .with_tcp(
+                    libp2p::tcp::Config::default(),
+                    libp2p::noise::Config::new,
+                    libp2p::yamux::Config::default,
+                )
+                .unwrap()
+                .with_behaviour(|_| libp2p::swarm::dummy::Behaviour)
+                .unwrap()
+                .build();
+            for _ in 0..50 {
+                let _ = swarm.dial(addr.clone());
+                let _ = tokio::time::timeout(Duration::from_millis(500), swarm.select_next_some())
+                    .await;
+            }
+        });
+    });
 }

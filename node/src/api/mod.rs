@@ -17,6 +17,7 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 
 pub use error::ApiError;
+pub use routes::accept;
 
 use crate::mempool::Mempool;
 
@@ -56,6 +57,8 @@ pub struct ApiState {
     pub peers: Arc<dyn Fn() -> usize + Send + Sync>,
     /// Prometheus metrics (none if they could not be registered).
     pub metrics: Option<metrics::Metrics>,
+    /// Where accepted transactions go to be gossiped to the other nodes.
+    pub gossip: Option<tokio::sync::mpsc::Sender<charity_ledger::Transaction>>,
 }
 
 impl ApiState {
@@ -75,6 +78,7 @@ impl ApiState {
             }),
             peers: Arc::new(|| 0),
             metrics: metrics::Metrics::new().ok(),
+            gossip: None,
         }
     }
 

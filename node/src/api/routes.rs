@@ -51,6 +51,29 @@ fn to_json<T: serde::Serialize>(v: &T) -> Result<Value, ApiError> {
     serde_json::to_value(v).map_err(|e| ApiError::internal("encoding_failed", e.to_string()))
 }
 
+/// Checks a transaction against the chain as it is now and keeps it in the
+/// pool: what `POST /v1/txs` and gossip from other nodes share.
+pub fn accept(state: &ApiState, tx: Transaction) -> Result<(), ApiError> {
+    {
+        let store = read(state)?;
+        let tip = store.tip();
+        validate::check_stateless(&tx, &tip.chain_id)?;
+        let time = (state.clock)().max(tip.time + 1);
+        let mut ex = Executor::new(store.kv(), tip.height + 1, time);
+        match ex.apply(&tx, 0) {
+            Ok(()) => {}
+            Err(ExecError::Tx(e)) => return Err(e.into()),
+            Err(ExecError::Kv(e)) => return Err(e.into()),
+        }
+    }
+    state.mempool.insert(tx).map_err(|e| match e {
+        crate::mempool::MempoolError::AlreadyPending(_) => {
+            ApiError::new(StatusCode::CONFLICT, e.code(), e.to_string())
+        }
+        _ => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.code(), e.to_string()),
+    })
+}
+
 /// `POST /v1/txs`: checks a signed transaction against the chain as it is
 /// now and keeps it for the next block.
 #[utoipa::path(post, path = "/v1/txs", request_body(content = Object, description = "A signed transaction: {\"body\": {...}, \"sig\": \"<128 hex>\"}", content_type = "application/json"), responses((status = 202, description = "Checked and pending: {tx_id, status}"), (status = 400, description = "Malformed or badly signed"), (status = 403, description = "Signer lacks the role"), (status = 409, description = "Already committed or pending"), (status = 413, description = "Too large"), (status = 422, description = "A rule is broken"), (status = 503, description = "Mempool full")))]
@@ -71,24 +94,13 @@ pub async fn submit(
     })?;
     let tx = Transaction::decode(&body)?;
     let id = tx.id();
-    {
-        let store = read(&state)?;
-        let tip = store.tip();
-        validate::check_stateless(&tx, &tip.chain_id)?;
-        let time = (state.clock)().max(tip.time + 1);
-        let mut ex = Executor::new(store.kv(), tip.height + 1, time);
-        match ex.apply(&tx, 0) {
-            Ok(()) => {}
-            Err(ExecError::Tx(e)) => return Err(e.into()),
-            Err(ExecError::Kv(e)) => return Err(e.into()),
-        }
+    accept(&state, tx.clone())?;
+    if let Some(g) = &state.gossip {
+        // The others learn of it over gossip; should the outbox be full,
+        // it still waits in this node's pool for this node's turn to
+        // propose.
+        let _ = g.try_send(tx);
     }
-    state.mempool.insert(tx).map_err(|e| match e {
-        crate::mempool::MempoolError::AlreadyPending(_) => {
-            ApiError::new(StatusCode::CONFLICT, e.code(), e.to_string())
-        }
-        _ => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.code(), e.to_string()),
-    })?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({"tx_id": id, "status": "pending"})),

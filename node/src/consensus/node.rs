@@ -34,6 +34,13 @@ pub struct Config {
     pub heartbeat_ms: u64,
     /// Transactions the mempool holds at most.
     pub mempool_capacity: usize,
+    /// Where transaction gossip listens (a libp2p multiaddr).
+    #[serde(default)]
+    pub gossip_listen: String,
+    /// The other nodes for gossip, as multiaddrs ending in `/p2p/<peer id>`:
+    /// the only peers this node talks to.
+    #[serde(default)]
+    pub gossip_peers: Vec<String>,
     /// The engine: timeouts and the peer-to-peer network.
     pub consensus: ConsensusConfig,
     /// Catching up from peers.
@@ -133,6 +140,19 @@ impl HomeNode {
     }
 }
 
+/// A gossip peer: a multiaddr whose last part names the peer id.
+fn gossip_peer(s: &str) -> eyre::Result<(libp2p::Multiaddr, libp2p::PeerId)> {
+    let addr: libp2p::Multiaddr = s
+        .parse()
+        .map_err(|e| eyre::eyre!("gossip peer {s:?}: {e}"))?;
+    match addr.iter().last() {
+        Some(libp2p::multiaddr::Protocol::P2p(peer)) => Ok((addr, peer)),
+        _ => Err(eyre::eyre!(
+            "gossip peer {s:?} does not end in /p2p/<peer id>"
+        )),
+    }
+}
+
 fn read_genesis(home: &Path) -> eyre::Result<Genesis> {
     let path = genesis_path(home);
     let bytes = std::fs::read(&path).map_err(|e| eyre::eyre!("reading {}: {e}", path.display()))?;
@@ -211,7 +231,24 @@ impl Node for HomeNode {
         let start = Height(tip.height + 1);
         let set = ValidatorSet::from_ledger(&tip.next_validators);
         let store = Arc::new(RwLock::new(store));
-        let api = ApiState::new(store.clone(), config.mempool_capacity);
+        let mut api = ApiState::new(store.clone(), config.mempool_capacity);
+        if !config.gossip_listen.is_empty() {
+            let gossip = crate::gossip::GossipConfig {
+                listen: config
+                    .gossip_listen
+                    .parse()
+                    .map_err(|e| eyre::eyre!("gossip_listen {:?}: {e}", config.gossip_listen))?,
+                peers: config
+                    .gossip_peers
+                    .iter()
+                    .map(|p| gossip_peer(p))
+                    .collect::<eyre::Result<_>>()?,
+                chain_id: self.chain_id.clone(),
+            };
+            let outbox = crate::gossip::spawn(self.get_keypair(key.clone()), gossip, api.clone())
+                .map_err(|e| eyre::eyre!("starting gossip: {e}"))?;
+            api.gossip = Some(outbox);
+        }
 
         let listener = tokio::net::TcpListener::bind(config.http_addr)
             .await
