@@ -65,6 +65,10 @@ enum Command {
         /// The node's home (config.toml, genesis.json, node.key, chain/).
         #[arg(long)]
         home: PathBuf,
+        /// Stop when standard input closes (for a parent process that
+        /// starts nodes with a pipe, such as the demo).
+        #[arg(long)]
+        with_parent: bool,
     },
     /// Re-verifies a stored chain from its genesis: every block, signature,
     /// commit, rule and allocation, and the resulting state entry by entry.
@@ -185,7 +189,7 @@ fn main() {
             }
             println!("start each with: charity-node run --home <dir>");
         }),
-        Command::Run { home } => network::run(&home),
+        Command::Run { home, with_parent } => network::run(&home, with_parent),
         Command::Audit { store } => audit(&store),
         Command::Export { store, out } => export(&store, &out),
     };

@@ -85,6 +85,22 @@ pub fn testnet(
             .collect(),
     };
     genesis.check()?;
+    let followers: Vec<Keypair> = (0..full_nodes).map(|_| new_key()).collect();
+    let all: Vec<Keypair> = keys.into_iter().chain(followers).collect();
+    write_homes(dir, &genesis, &all, base_port, heartbeat)
+}
+
+/// Writes a home directory `dir/node-<i>` for each key (the genesis, the
+/// key, a configuration naming every other node as a peer), keeping any
+/// chain already there. Ports as for [`testnet`].
+pub fn write_homes(
+    dir: &Path,
+    genesis: &Genesis,
+    all: &[Keypair],
+    base_port: u16,
+    heartbeat: Duration,
+) -> Result<Testnet> {
+    let total = all.len();
     let genesis_json = serde_json::to_vec_pretty(&genesis)?;
     let port = |offset: usize| -> Result<u16> {
         if base_port == 0 {
@@ -93,7 +109,6 @@ pub fn testnet(
             u16::try_from(usize::from(base_port) + offset).map_err(|_| anyhow!("port out of range"))
         }
     };
-    let total = n + full_nodes;
     let mut http = Vec::new();
     let mut p2p = Vec::new();
     let mut gossip = Vec::new();
@@ -104,8 +119,6 @@ pub fn testnet(
     }
     let tcp = TransportProtocol::Tcp;
     let mut homes = Vec::new();
-    let followers: Vec<Keypair> = (0..full_nodes).map(|_| new_key()).collect();
-    let all: Vec<&Keypair> = keys.iter().chain(&followers).collect();
     let peer_ids: Vec<String> = all
         .iter()
         .map(|k| {
@@ -119,7 +132,9 @@ pub fn testnet(
         let home = dir.join(format!("node-{i}"));
         std::fs::create_dir_all(&home).with_context(|| format!("creating {}", home.display()))?;
         std::fs::write(genesis_path(&home), &genesis_json)?;
-        charity_sdk::keys::save(key, &key_path(&home))?;
+        if !key_path(&home).exists() {
+            charity_sdk::keys::save(key, &key_path(&home))?;
+        }
         let config = Config {
             moniker: format!("node-{i}"),
             http_addr: http[i],
@@ -156,8 +171,18 @@ pub fn testnet(
     Ok(Testnet { homes, http })
 }
 
-/// Runs the node in `home` until Ctrl-C.
-pub fn run(home: &Path) -> Result<()> {
+/// Resolves when standard input reaches its end: the process that started
+/// this node with a pipe has gone, however it ended.
+async fn stdin_closed() {
+    use tokio::io::AsyncReadExt;
+    let mut stdin = tokio::io::stdin();
+    let mut buf = [0u8; 64];
+    while matches!(stdin.read(&mut buf).await, Ok(n) if n > 0) {}
+}
+
+/// Runs the node in `home` until Ctrl-C (or, with `with_parent`, until
+/// standard input closes).
+pub fn run(home: &Path, with_parent: bool) -> Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new("info,informalsystems_malachitebft=warn,libp2p=warn")
     });
@@ -178,6 +203,7 @@ pub fn run(home: &Path) -> Result<()> {
         );
         let ended = tokio::select! {
             _ = tokio::signal::ctrl_c() => None,
+            _ = stdin_closed(), if with_parent => None,
             r = &mut handle.app => Some(r),
         };
         match ended {

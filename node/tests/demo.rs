@@ -85,8 +85,9 @@ fn demo_builds_a_verifiable_history_and_reuses_it() {
         .unwrap()
         .contains("乡村儿童营养午餐 2026"));
 
-    // The second run reopens (and so re-verifies) the same chain, then adds
-    // one live block if a demo campaign is open today.
+    // The second run reopens (and so re-verifies) the same chain, starts
+    // the four validators as processes and submits one round of donations
+    // if a demo campaign is open today.
     let second = demo(
         dir.path(),
         &[
@@ -101,7 +102,8 @@ fn demo_builds_a_verifiable_history_and_reuses_it() {
     assert!(second.contains("reusing the demo chain"), "{second}");
     assert!(second.contains("HTTP API: http://127.0.0.1:"), "{second}");
     assert!(
-        second.contains("transaction(s) (0 submitted over HTTP)"),
+        second.contains("4 validators running, each its own process"),
         "{second}"
     );
+    assert!(second.contains("the chain is at height"), "{second}");
 }

@@ -12,12 +12,9 @@ pub mod scenario;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
-use charity_ledger::chain::build_block;
-use charity_ledger::dev::sign_commit;
 use charity_ledger::dev::{Committed, DevChain};
 use charity_ledger::donor::Donor;
 use charity_ledger::hex::{Hash, Nonce};
@@ -29,7 +26,6 @@ use charity_ledger::store::Store;
 use charity_ledger::trace::TraceNode;
 use charity_ledger::tx::{Transaction, TxBody, TxKind};
 use charity_ledger::{query, receipt, Keypair};
-use charity_node::api::{router, ApiState, BlockEvent};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -848,7 +844,6 @@ fn summary(store: &Store, cast: &Cast, data_dir: &Path) -> Result<()> {
         "evidence documents cited on the chain: {}",
         data_dir.join("evidence").display()
     );
-    println!("the network node (consensus over libp2p, HTTP API, explorer) is the next step; this build runs the four validators in one process.");
     Ok(())
 }
 
@@ -926,65 +921,140 @@ pub fn run(opts: &DemoOptions) -> Result<()> {
             payments,
             ..
         } = b;
-        let keys: Vec<Keypair> = cast.validators.iter().map(|(k, _)| k.clone()).collect();
+        // Close the history's store before the nodes copy and open it.
+        drop(chain);
         live(
             Live {
-                store: Arc::new(RwLock::new(chain.backend)),
-                validators: keys,
                 rng,
                 nonce,
                 payments,
             },
             &cast,
+            &genesis,
             opts,
         )?;
     }
     Ok(())
 }
 
-/// The running demo: the shared store, served over HTTP while blocks are
-/// added.
+/// The live demo's own state: what it needs to make new donations.
 struct Live {
-    store: Arc<RwLock<Store>>,
-    validators: Vec<Keypair>,
     rng: StdRng,
     nonce: u64,
     payments: u64,
 }
 
-/// Serves the HTTP API on a thread of its own; returns the address.
-fn serve(state: ApiState, port: u16) -> Result<std::net::SocketAddr> {
-    let listener = std::net::TcpListener::bind(("127.0.0.1", port))
-        .with_context(|| format!("binding 127.0.0.1:{port} for the HTTP API"))?;
-    listener.set_nonblocking(true)?;
-    let addr = listener.local_addr()?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the HTTP runtime")?;
-    std::thread::spawn(move || {
-        rt.block_on(async move {
-            match tokio::net::TcpListener::from_std(listener) {
-                Ok(l) => {
-                    if let Err(e) = axum::serve(l, router(state)).await {
-                        eprintln!("charity-node: the HTTP API stopped: {e}");
-                    }
-                }
-                Err(e) => eprintln!("charity-node: the HTTP API could not start: {e}"),
-            }
-        });
-    });
-    Ok(addr)
+/// The validator processes the demo started; stopped when dropped.
+struct Network {
+    children: Vec<std::process::Child>,
 }
 
-/// Serves the API and, every interval, commits a block with a few new
-/// donations to the campaigns open today and whatever was submitted over
-/// HTTP.
-fn live(mut l: Live, cast: &Cast, opts: &DemoOptions) -> Result<()> {
-    let state = ApiState::new(l.store.clone(), 10_000);
-    let addr = serve(state.clone(), opts.base_port)?;
+impl Drop for Network {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Copies a directory tree (the history's store, into a node's home).
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
+    for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)
+                .with_context(|| format!("copying {}", entry.path().display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Starts the four validators, each its own process with its own home
+/// under the data directory, then submits new donations to them at a
+/// gentle rate until interrupted.
+fn live(
+    mut l: Live,
+    cast: &Cast,
+    genesis: &charity_ledger::Genesis,
+    opts: &DemoOptions,
+) -> Result<()> {
+    let keys: Vec<Keypair> = cast.validators.iter().map(|(k, _)| k.clone()).collect();
+    let net = crate::network::write_homes(
+        &opts.data_dir,
+        genesis,
+        &keys,
+        opts.base_port,
+        Duration::from_secs(3),
+    )?;
+    for home in &net.homes {
+        let chain = charity_node::consensus::node::store_path(home);
+        if !chain.exists() {
+            copy_dir(&opts.data_dir.join("chain"), &chain)?;
+        }
+    }
+    let exe = std::env::current_exe().context("finding the charity-node executable")?;
+    let mut network = Network {
+        children: Vec::new(),
+    };
+    for home in &net.homes {
+        let log = std::fs::File::create(home.join("node.log"))
+            .with_context(|| format!("creating {}", home.join("node.log").display()))?;
+        // The validators stop when the demo's end of their stdin closes,
+        // however the demo ends.
+        let child = std::process::Command::new(&exe)
+            .arg("run")
+            .arg("--with-parent")
+            .arg("--home")
+            .arg(home)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting the validator in {}", home.display()))?;
+        network.children.push(child);
+    }
+    let clients: Vec<charity_sdk::client::Client> = net
+        .http
+        .iter()
+        .map(|a| charity_sdk::client::Client::new(&format!("http://{a}")))
+        .collect();
+    // Wait for every validator to answer (they open and verify their
+    // stores first).
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    for (c, home) in clients.iter().zip(&net.homes) {
+        while c.get_json("/v1/status").is_err() {
+            if std::time::Instant::now() > deadline {
+                return Err(anyhow::anyhow!(
+                    "the validator in {} did not start; see its node.log",
+                    home.display()
+                ));
+            }
+            for child in &mut network.children {
+                if let Some(status) = child.try_wait()? {
+                    return Err(anyhow::anyhow!(
+                        "a validator exited ({status}); see node.log under {}",
+                        opts.data_dir.display()
+                    ));
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let addr = net.http[0];
     println!();
+    println!(
+        "{} validators running, each its own process (logs: {}/node-*/node.log)",
+        net.homes.len(),
+        opts.data_dir.display()
+    );
+    for (i, a) in net.http.iter().enumerate() {
+        println!("  node-{i}: http://{a}/");
+    }
     println!("explorer: http://{addr}/  (我的捐赠: http://{addr}/donor)");
     println!("HTTP API: http://{addr}/v1/status (campaigns: http://{addr}/v1/campaigns)");
     let now = now_ms();
@@ -1001,19 +1071,26 @@ fn live(mut l: Live, cast: &Cast, opts: &DemoOptions) -> Result<()> {
         println!("no demo campaign is open today; only transactions submitted over HTTP are added");
     }
     println!(
-        "adding a block every {} s; Ctrl-C stops",
+        "submitting new donations every {} s; Ctrl-C stops the demo and its validators",
         opts.live_interval.as_secs()
     );
-    let mut blocks = 0u64;
+    let mut rounds = 0u64;
     let mut next_donor = 5_000 + l.nonce;
     loop {
-        if opts.live_blocks.is_some_and(|n| blocks >= n) {
+        if opts.live_blocks.is_some_and(|n| rounds >= n) {
             return Ok(());
         }
         std::thread::sleep(opts.live_interval);
+        for child in &mut network.children {
+            if let Some(status) = child.try_wait()? {
+                return Err(anyhow::anyhow!(
+                    "a validator exited ({status}); see node.log under {}",
+                    opts.data_dir.display()
+                ));
+            }
+        }
         let now = now_ms();
-        let mut txs = state.mempool.peek(1_000);
-        let submitted = txs.len();
+        let mut sent = 0usize;
         for p in &open {
             let campaign = scenario::campaign_id(p.id)?;
             for _ in 0..l.rng.gen_range(1..=3) {
@@ -1026,7 +1103,7 @@ fn live(mut l: Live, cast: &Cast, opts: &DemoOptions) -> Result<()> {
                 } else {
                     &cast.platform_b.key
                 };
-                txs.push(Transaction::sign(
+                let tx = Transaction::sign(
                     TxBody {
                         chain_id: scenario::CHAIN_ID.into(),
                         signer: key.public(),
@@ -1044,45 +1121,20 @@ fn live(mut l: Live, cast: &Cast, opts: &DemoOptions) -> Result<()> {
                         }),
                     },
                     key,
-                )?);
+                )?;
+                let node = &clients[l.rng.gen_range(0..clients.len())];
+                match node.submit(&tx) {
+                    Ok(_) => sent += 1,
+                    Err(e) => eprintln!("charity-node demo: a donation was not accepted: {e}"),
+                }
             }
         }
-        let (event, rejected) = {
-            let mut store = l
-                .store
-                .write()
-                .map_err(|_| anyhow::anyhow!("the store lock is poisoned"))?;
-            let tip = store.tip().clone();
-            let proposer = l.validators[(tip.height as usize) % l.validators.len()].public();
-            let built = build_block(store.kv(), &tip, txs, now.max(tip.time + 1), proposer)?;
-            let cert = sign_commit(
-                &tip.chain_id,
-                tip.height + 1,
-                0,
-                &built.effects.block_hash,
-                &l.validators,
-            );
-            let event = BlockEvent {
-                height: built.block.header.height,
-                hash: built.effects.block_hash,
-                time: built.block.header.time,
-                tx_ids: built.block.tx_ids(),
-            };
-            store.commit(built.effects, &cert)?;
-            (event, built.rejected)
-        };
-        // Submitted transactions that are no longer valid leave the pool.
-        state
-            .mempool
-            .remove(&rejected.iter().map(|(id, _)| *id).collect::<Vec<_>>());
-        blocks += 1;
-        println!(
-            "  height {}: {} transaction(s) ({} submitted over HTTP), block {}",
-            event.height,
-            event.tx_ids.len(),
-            submitted,
-            event.hash.short()
-        );
-        state.committed(event);
+        rounds += 1;
+        let height = clients[0]
+            .get_json("/v1/status")
+            .ok()
+            .and_then(|s| s["height"].as_u64())
+            .unwrap_or(0);
+        println!("  submitted {sent} donation(s); the chain is at height {height}");
     }
 }
