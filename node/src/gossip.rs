@@ -40,11 +40,13 @@ pub struct GossipConfig {
 }
 
 /// Starts gossiping with `key`'s identity; returns the outbox for
-/// transactions this node accepted.
+/// transactions this node accepted. `peer_count` follows the number of
+/// connected peers.
 pub fn spawn(
     key: libp2p::identity::Keypair,
     cfg: GossipConfig,
     api: ApiState,
+    peer_count: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 ) -> anyhow::Result<mpsc::Sender<Transaction>> {
     let gossip_config = gossipsub::ConfigBuilder::default()
         .validation_mode(gossipsub::ValidationMode::Strict)
@@ -118,9 +120,11 @@ pub fn spawn(
                     }
                     SwarmEvent::ConnectionEstablished { peer_id, .. } => {
                         connected.insert(peer_id);
+                        peer_count.store(connected.len(), std::sync::atomic::Ordering::Relaxed);
                     }
                     SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
                         connected.remove(&peer_id);
+                        peer_count.store(connected.len(), std::sync::atomic::Ordering::Relaxed);
                     }
                     SwarmEvent::IncomingConnectionError { send_back_addr, error, .. } => {
                         tracing::warn!(%send_back_addr, %error, "refused a connection (not a configured peer?)");

@@ -59,6 +59,35 @@ enum Command {
         #[arg(long, default_value_t = 10_000)]
         heartbeat_ms: u64,
     },
+    /// Creates one node's home directory (key, genesis, configuration) to
+    /// join an existing network, and prints its key and addresses for the
+    /// other operators.
+    Init {
+        /// The home to create.
+        #[arg(long)]
+        home: PathBuf,
+        /// The network's genesis file.
+        #[arg(long)]
+        genesis: PathBuf,
+        /// Where the HTTP API and explorer listen.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        http: std::net::SocketAddr,
+        /// Consensus port.
+        #[arg(long, default_value_t = 26_100)]
+        consensus_port: u16,
+        /// Transaction-gossip port.
+        #[arg(long, default_value_t = 26_200)]
+        gossip_port: u16,
+        /// Another node's consensus address, e.g. /ip4/10.0.0.2/tcp/26100; repeat.
+        #[arg(long = "peer")]
+        peers: Vec<String>,
+        /// Another node's gossip address ending in /p2p/<peer id>; repeat.
+        #[arg(long = "gossip-peer")]
+        gossip_peers: Vec<String>,
+        /// Longest time without a block when idle, in milliseconds.
+        #[arg(long, default_value_t = 10_000)]
+        heartbeat_ms: u64,
+    },
     /// Runs a validator from its home directory: consensus with the other
     /// validators, the HTTP API and the explorer.
     Run {
@@ -190,6 +219,25 @@ fn main() {
             println!("start each with: charity-node run --home <dir>");
         }),
         Command::Run { home, with_parent } => network::run(&home, with_parent),
+        Command::Init {
+            home,
+            genesis,
+            http,
+            consensus_port,
+            gossip_port,
+            peers,
+            gossip_peers,
+            heartbeat_ms,
+        } => network::init(&network::InitOptions {
+            home: &home,
+            genesis: &genesis,
+            http,
+            consensus_port,
+            gossip_port,
+            peers: &peers,
+            gossip_peers: &gossip_peers,
+            heartbeat: Duration::from_millis(heartbeat_ms),
+        }),
         Command::Audit { store } => audit(&store),
         Command::Export { store, out } => export(&store, &out),
     };

@@ -171,6 +171,101 @@ pub fn write_homes(
     Ok(Testnet { homes, http })
 }
 
+/// What `init` needs to know about one node.
+pub struct InitOptions<'a> {
+    /// Its home directory.
+    pub home: &'a Path,
+    /// The network's genesis file.
+    pub genesis: &'a Path,
+    /// Where its HTTP API listens.
+    pub http: SocketAddr,
+    /// Its consensus port.
+    pub consensus_port: u16,
+    /// Its transaction-gossip port.
+    pub gossip_port: u16,
+    /// The other nodes' consensus addresses.
+    pub peers: &'a [String],
+    /// The other nodes' gossip addresses, ending in `/p2p/<peer id>`.
+    pub gossip_peers: &'a [String],
+    /// Longest time without a block when idle.
+    pub heartbeat: Duration,
+}
+
+/// Creates one node's home: a new key (unless one is there), the genesis
+/// and a configuration. Prints what the other operators need: the
+/// validator key (for `set_validators` or the genesis) and the addresses.
+pub fn init(o: &InitOptions<'_>) -> Result<()> {
+    let genesis = Genesis::decode(
+        &std::fs::read(o.genesis).with_context(|| format!("reading {}", o.genesis.display()))?,
+    )
+    .map_err(|e| anyhow!("{}: {e}", o.genesis.display()))?;
+    std::fs::create_dir_all(o.home).with_context(|| format!("creating {}", o.home.display()))?;
+    let key = if key_path(o.home).exists() {
+        charity_sdk::keys::load(&key_path(o.home))?
+    } else {
+        let k = new_key();
+        charity_sdk::keys::save(&k, &key_path(o.home))?;
+        k
+    };
+    std::fs::write(genesis_path(o.home), serde_json::to_vec_pretty(&genesis)?)?;
+    for p in o.peers {
+        p.parse::<libp2p::Multiaddr>()
+            .map_err(|e| anyhow!("--peer {p:?}: {e}"))?;
+    }
+    let tcp = TransportProtocol::Tcp;
+    let config = Config {
+        moniker: o
+            .home
+            .file_name()
+            .map_or_else(|| "node".into(), |n| n.to_string_lossy().into_owned()),
+        http_addr: o.http,
+        heartbeat_ms: u64::try_from(o.heartbeat.as_millis()).unwrap_or(10_000),
+        mempool_capacity: 10_000,
+        gossip_listen: format!("/ip4/0.0.0.0/tcp/{}", o.gossip_port),
+        gossip_peers: o.gossip_peers.to_vec(),
+        consensus: ConsensusConfig {
+            timeouts: TimeoutConfig {
+                timeout_propose: o.heartbeat + Duration::from_secs(2),
+                ..TimeoutConfig::default()
+            },
+            p2p: P2pConfig {
+                listen_addr: tcp.multiaddr("0.0.0.0", usize::from(o.consensus_port)),
+                persistent_peers: o.peers.iter().filter_map(|p| p.parse().ok()).collect(),
+                ..P2pConfig::default()
+            },
+            value_payload: ValuePayload::PartsOnly,
+            queue_capacity: 100,
+        },
+        value_sync: ValueSyncConfig::default(),
+    };
+    std::fs::write(config_path(o.home), toml::to_string(&config)?)?;
+    let mut secret = key.secret_bytes();
+    let peer_id = libp2p::identity::Keypair::ed25519_from_bytes(&mut secret)
+        .map_err(|e| anyhow!("node key: {e}"))?
+        .public()
+        .to_peer_id();
+    println!("home: {}", o.home.display());
+    println!("chain: {}", genesis.chain_id);
+    println!(
+        "validator key (for the genesis or set_validators): {}",
+        key.public()
+    );
+    println!(
+        "consensus address: /ip4/<this host>/tcp/{}",
+        o.consensus_port
+    );
+    println!(
+        "gossip address: /ip4/<this host>/tcp/{}/p2p/{peer_id}",
+        o.gossip_port
+    );
+    println!(
+        "edit {} to adjust; start with: charity-node run --home {}",
+        config_path(o.home).display(),
+        o.home.display()
+    );
+    Ok(())
+}
+
 /// Resolves when standard input reaches its end: the process that started
 /// this node with a pipe has gone, however it ended.
 async fn stdin_closed() {

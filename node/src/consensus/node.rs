@@ -245,9 +245,16 @@ impl Node for HomeNode {
                     .collect::<eyre::Result<_>>()?,
                 chain_id: self.chain_id.clone(),
             };
-            let outbox = crate::gossip::spawn(self.get_keypair(key.clone()), gossip, api.clone())
-                .map_err(|e| eyre::eyre!("starting gossip: {e}"))?;
+            let peers = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let outbox = crate::gossip::spawn(
+                self.get_keypair(key.clone()),
+                gossip,
+                api.clone(),
+                peers.clone(),
+            )
+            .map_err(|e| eyre::eyre!("starting gossip: {e}"))?;
             api.gossip = Some(outbox);
+            api.peers = Arc::new(move || peers.load(std::sync::atomic::Ordering::Relaxed));
         }
 
         let listener = tokio::net::TcpListener::bind(config.http_addr)
