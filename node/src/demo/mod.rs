@@ -905,14 +905,32 @@ pub fn run(opts: &DemoOptions) -> Result<()> {
         write_docs(&opts.data_dir.join("evidence"), &b.docs)?;
         write_keys(&opts.data_dir.join("keys"), &cast)?;
     } else {
-        println!(
-            "reusing the demo chain in {} (height {}); delete the directory to start afresh",
-            store_path.display(),
-            b.chain.tip().height
-        );
         b.nonce = b.chain.tip().log.size() + 1_000_000;
     }
-    summary(&b.chain.backend, &cast, &opts.data_dir)?;
+    // After a first live run the validators' chains are ahead of the
+    // history: report from node 0's.
+    let node0 = charity_node::consensus::node::store_path(&opts.data_dir.join("node-0"));
+    if b.chain.tip().height > 0 && node0.exists() && b.docs.is_empty() {
+        let live = Store::open(&node0)
+            .with_context(|| format!("opening the validators' chain at {}", node0.display()))?;
+        println!(
+            "reusing the demo chain in {} (height {}); delete {} to start afresh",
+            node0.display(),
+            live.tip().height,
+            opts.data_dir.display()
+        );
+        b.nonce = live.tip().log.size() + 1_000_000;
+        summary(&live, &cast, &opts.data_dir)?;
+    } else {
+        if b.docs.is_empty() {
+            println!(
+                "reusing the demo chain in {} (height {}); delete the directory to start afresh",
+                store_path.display(),
+                b.chain.tip().height
+            );
+        }
+        summary(&b.chain.backend, &cast, &opts.data_dir)?;
+    }
     if opts.live {
         let Builder {
             chain,
