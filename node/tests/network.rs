@@ -7,7 +7,7 @@
 //! killed (-9) the other three keep committing, and the killed one restarts
 //! and catches up; a full node started later syncs from genesis to the
 //! same head; blocks proposed with an invalid transaction are never
-//! committed.
+//! committed; a change of validators takes effect at the next height.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
