@@ -102,9 +102,12 @@ enum Command {
     /// Re-verifies a stored chain from its genesis: every block, signature,
     /// commit, rule and allocation, and the resulting state entry by entry.
     Audit {
-        /// The store directory (for the demo: DATA_DIR/chain).
+        /// The store directory (for the demo's history: DATA_DIR/chain).
+        #[arg(long, required_unless_present = "home", conflicts_with = "home")]
+        store: Option<PathBuf>,
+        /// A node's home directory (its store is HOME/chain).
         #[arg(long)]
-        store: PathBuf,
+        home: Option<PathBuf>,
     },
     /// Writes CSV exports (UTF-8 with BOM) of organisations, campaigns,
     /// donations (donor tags only), disbursements and allocations, and an
@@ -143,7 +146,7 @@ fn audit(store: &std::path::Path) -> anyhow::Result<()> {
     let bar = indicatif::ProgressBar::new(store.tip().height);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
-            "{bar:40} {pos}/{len} blocks, {msg} [{elapsed_precise}, {eta} left]",
+            "{bar:40} {pos}/{len} blocks, {msg} [{elapsed_precise}, {per_sec}, {eta} left]",
         )
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
@@ -238,7 +241,11 @@ fn main() {
             gossip_peers: &gossip_peers,
             heartbeat: Duration::from_millis(heartbeat_ms),
         }),
-        Command::Audit { store } => audit(&store),
+        Command::Audit { store, home } => match (store, home) {
+            (Some(s), _) => audit(&s),
+            (None, Some(h)) => audit(&charity_node::consensus::node::store_path(&h)),
+            (None, None) => Err(anyhow::anyhow!("give --store or --home")),
+        },
         Command::Export { store, out } => export(&store, &out),
     };
     if let Err(e) = result {

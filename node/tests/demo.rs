@@ -66,6 +66,23 @@ fn demo_builds_a_verifiable_history_and_reuses_it() {
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("has no chain"));
 
+    // A node's home works too (the demo's validators keep theirs under
+    // DATA_DIR/node-<i>; here a home holding the history's store).
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::rename(dir.path().join("chain"), home.join("chain")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_charity-node"))
+        .args(["audit", "--home"])
+        .arg(&home)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("chain intact"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::rename(home.join("chain"), dir.path().join("chain")).unwrap();
+
     // The regulator's exports.
     let out = Command::new(env!("CARGO_BIN_EXE_charity-node"))
         .args(["export", "--store"])
