@@ -165,10 +165,55 @@
 
   // ------------------------------------------------------------ receipts
 
-  // The four steps of DESIGN.md "Receipts and proofs (wire)", in order;
-  // the first failure stops the rest. Resolves to
+  // The validator set trusted at `height`: genesis's, then each later
+  // `set_validators` change up to that height, each proven by its own
+  // receipt against the set trusted before it (DESIGN.md step 4).
+  // `history` is /v1/validators/history; `fetchReceipt(id)` fetches one.
+  function trustedAt(height, genesis, history, fetchReceipt) {
+    var changes = (history || []).filter(function (c) {
+      return c && c.tx_id && c.from_height > 1 && c.from_height <= height;
+    }).sort(function (a, b) { return a.from_height - b.from_height; });
+    var chain = Promise.resolve(powerList(genesis.validators));
+    changes.forEach(function (c) {
+      chain = chain.then(function (current) {
+        return fetchReceipt(c.tx_id).then(function (cr) {
+          return verifyAgainst(cr, function () { return Promise.resolve(current); }).then(function (res) {
+            if (!res.ok) {
+              var bad = res.steps.filter(function (s) { return s.status === 'fail'; })[0];
+              throw new Error('the validator change ' + c.tx_id + ' does not verify: ' + (bad ? bad.reason : ''));
+            }
+            var body = cr.tx && cr.tx.body;
+            if (!body || body.kind !== 'set_validators' || cr.height + 1 !== c.from_height) {
+              throw new Error('the validator change at height ' + c.from_height + ' is not a set_validators transaction of the block before it');
+            }
+            return powerList(body.validators);
+          });
+        });
+      });
+    });
+    return chain;
+  }
+
+  // The four steps of DESIGN.md "Receipts and proofs (wire)" against the
+  // validator set that `trust()` resolves to, in order; the first failure
+  // stops the rest. Resolves to
   // {ok, steps: [{step, status, reason}], genesisHash, blockHash}.
-  function verifyReceipt(r, genesis) {
+  function verifyReceipt(r, genesis, history, fetchReceipt) {
+    var genesisHash = null;
+    return tagged('charity-ledger/v1/genesis\n', enc.encode(jcs(genesis))).then(function (gh) {
+      genesisHash = toHex(gh);
+      return verifyAgainst(r, function () {
+        return trustedAt(r.height, genesis, history, fetchReceipt);
+      });
+    }, function () {
+      return verifyAgainst(r, function () { throw new Error('the genesis document cannot be hashed'); });
+    }).then(function (res) {
+      res.genesisHash = genesisHash;
+      return res;
+    });
+  }
+
+  function verifyAgainst(r, trust) {
     var steps = [];
     var result = { ok: false, steps: steps, genesisHash: null, blockHash: null };
     var h = r && r.header;
@@ -223,12 +268,12 @@
           });
         });
       },
-      // 4. The validators are those trusted from genesis.
+      // 4. The validators are those trusted from genesis and the changes
+      //    proven since.
       function () {
-        return tagged('charity-ledger/v1/genesis\n', enc.encode(jcs(genesis))).then(function (gh) {
-          result.genesisHash = toHex(gh);
-          if (jcs(powerList(r.validators)) !== jcs(powerList(genesis.validators))) {
-            throw new Error('the receipt\'s validator set differs from the one in genesis');
+        return Promise.resolve().then(trust).then(function (trusted) {
+          if (jcs(powerList(r.validators)) !== jcs(powerList(trusted))) {
+            throw new Error('the receipt\'s validator set differs from the one proven from genesis');
           }
         });
       }
@@ -290,8 +335,12 @@
 
   function verifyInto(container, receiptPromise) {
     container.textContent = T.checking;
-    return Promise.all([receiptPromise, fetchJson('/v1/genesis')]).then(function (both) {
-      return verifyReceipt(both[0], both[1]);
+    var fetchReceipt = function (id) {
+      if (!/^[0-9a-f]{64}$/.test(id)) return Promise.reject(new Error('a malformed transaction id'));
+      return fetchJson('/v1/txs/' + id + '/receipt');
+    };
+    return Promise.all([receiptPromise, fetchJson('/v1/genesis'), fetchJson('/v1/validators/history')]).then(function (all) {
+      return verifyReceipt(all[0], all[1], all[2], fetchReceipt);
     }).then(function (result) {
       render(container, result);
     }, function (e) {

@@ -622,6 +622,38 @@ impl Store {
         Ok(decode_record(&k, &v)?)
     }
 
+    /// Every validator set the chain has had, oldest first: the height it
+    /// applies from, the set, and the `set_validators` transaction that
+    /// made it (none for genesis's).
+    pub fn validator_history(&self) -> Result<Vec<(u64, ValidatorSet, Option<Hash>)>, StoreError> {
+        let start = Key::new(schema::VALIDATORS).build();
+        let end = Key::new(schema::VALIDATORS).u64(u64::MAX).build();
+        let mut out = Vec::new();
+        for r in self.tree.range(start..end) {
+            let (k, v) = r?;
+            let from = k
+                .get(1..9)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map(u64::from_be_bytes)
+                .ok_or_else(|| {
+                    StoreError::NotFound("a validator-set key without a height".into())
+                })?;
+            let set: ValidatorSet = decode_record(&k, &v)?;
+            let mut tx = None;
+            if from > 1 {
+                for id in self.block_tx_ids(from - 1)? {
+                    if let Some(t) = self.tx(&id)? {
+                        if matches!(t.kind(), crate::tx::TxKind::SetValidators(_)) {
+                            tx = Some(id);
+                        }
+                    }
+                }
+            }
+            out.push((from, set, tx));
+        }
+        Ok(out)
+    }
+
     /// A receipt for a committed transaction (design, "Receipts and proofs").
     pub fn receipt(&self, id: &Hash) -> Result<Receipt, StoreError> {
         let loc = self

@@ -352,6 +352,84 @@ async fn a_donor_traces_and_verifies_in_a_real_browser() {
         .unwrap()
         .contains("4 月第一批 12 所学校营养午餐食材与配送"));
 
+    // After the regulator changes the validators' powers, a later
+    // transaction's receipt verifies only by following the change from
+    // genesis: the page does that by itself.
+    let bureau = charity_sdk::keys::load(&demo.dir.path().join("keys/city-bureau.key")).unwrap();
+    let status: Value = http
+        .get(format!("{base}/v1/status"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let chain = status["chain_id"].as_str().unwrap().to_string();
+    let validators: Value = http
+        .get(format!("{base}/v1/validators"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut entries: Vec<charity_ledger::kinds::ValidatorEntry> =
+        serde_json::from_value(validators).unwrap();
+    entries[0].power += 5;
+    let change = charity_sdk::tx::sign(
+        &chain,
+        &bureau,
+        charity_ledger::TxKind::SetValidators(charity_ledger::kinds::SetValidators {
+            validators: entries,
+        }),
+    )
+    .unwrap();
+    let note = charity_sdk::tx::sign(
+        &chain,
+        &bureau,
+        charity_ledger::TxKind::AuditNote(charity_ledger::kinds::AuditNote {
+            subject: "rural-lunch-2026".into(),
+            severity: charity_ledger::kinds::Severity::Info,
+            finding: "年度抽查".into(),
+        }),
+    )
+    .unwrap();
+    for t in [&change, &note] {
+        let r = http
+            .post(format!("{base}/v1/txs"))
+            .header("content-type", "application/json")
+            .body(t.to_canonical_json().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202, "{}", r.text().await.unwrap());
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let s: Value = http
+                .get(format!("{base}/v1/txs/{}", t.id()))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if s["status"] == "committed" {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "not committed: {s}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    b.goto(&format!("{base}/txs/{}", note.id())).await.unwrap();
+    b.find(Locator::Css("button.verify"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let (v, steps) = verdict(&b, "verify-result").await;
+    assert_eq!(v, "pass", "{steps}");
+
     // The campaign page, for the record.
     b.goto(&format!("{base}/campaigns/rural-lunch-2026"))
         .await

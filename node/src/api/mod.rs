@@ -116,6 +116,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/log/consistency", get(routes::consistency))
         .route("/v1/log/inclusion", get(routes::inclusion))
         .route("/v1/validators", get(routes::validators))
+        .route("/v1/validators/history", get(routes::validator_history))
         .route("/v1/orgs", get(routes::orgs))
         .route("/v1/orgs/{id}", get(routes::org))
         .route("/v1/campaigns", get(routes::campaigns))

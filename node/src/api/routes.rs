@@ -301,6 +301,26 @@ pub async fn validators(State(state): State<ApiState>) -> Answer {
 }
 
 /// `GET /v1/orgs`.
+/// `GET /v1/validators/history`: every validator set, oldest first, with
+/// the `set_validators` transaction that made it, so that a verifier who
+/// trusts the genesis can follow each change by its receipt.
+#[utoipa::path(get, path = "/v1/validators/history", responses((status = 200, description = "[{from_height, validators: [{pubkey, power, org_id}], tx_id}] oldest first; tx_id absent for genesis")))]
+pub async fn validator_history(State(state): State<ApiState>) -> Answer {
+    let store = read(&state)?;
+    let list = store
+        .validator_history()?
+        .into_iter()
+        .map(|(from, set, tx)| {
+            let mut v = json!({"from_height": from, "validators": set.validators()});
+            if let Some(id) = tx {
+                v["tx_id"] = json!(id);
+            }
+            v
+        })
+        .collect::<Vec<_>>();
+    Ok(Json(Value::Array(list)))
+}
+
 #[utoipa::path(get, path = "/v1/orgs", responses((status = 200, description = "Registered organisations")))]
 pub async fn orgs(State(state): State<ApiState>) -> Answer {
     let store = read(&state)?;
@@ -486,6 +506,7 @@ pub async fn unknown_route() -> ApiError {
         consistency,
         inclusion,
         validators,
+        validator_history,
         orgs,
         org,
         campaigns,
