@@ -18,10 +18,20 @@ use rand::RngCore;
 
 use charity_node::consensus::node::{config_path, genesis_path, key_path, Config, HomeNode};
 
-/// A free TCP port on loopback, as the system hands it out.
-fn free_port() -> Result<u16> {
-    let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("finding a free port")?;
-    Ok(l.local_addr()?.port())
+/// A free TCP port on loopback. Chosen below the system's ephemeral range
+/// (32768 and up on Linux), so that the outgoing connections of nodes
+/// already running cannot take it before this node binds it.
+fn free_port(taken: &mut std::collections::HashSet<u16>) -> Result<u16> {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    for _ in 0..200 {
+        let port = rng.gen_range(20_000..32_000);
+        if !taken.contains(&port) && TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
+            taken.insert(port);
+            return Ok(port);
+        }
+    }
+    Err(anyhow!("no free port found between 20000 and 32000"))
 }
 
 fn new_key() -> Keypair {
@@ -102,9 +112,10 @@ pub fn write_homes(
 ) -> Result<Testnet> {
     let total = all.len();
     let genesis_json = serde_json::to_vec_pretty(&genesis)?;
-    let port = |offset: usize| -> Result<u16> {
+    let mut taken = std::collections::HashSet::new();
+    let mut port = |offset: usize| -> Result<u16> {
         if base_port == 0 {
-            free_port()
+            free_port(&mut taken)
         } else {
             u16::try_from(usize::from(base_port) + offset).map_err(|_| anyhow!("port out of range"))
         }

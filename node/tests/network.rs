@@ -58,7 +58,13 @@ impl Validator {
                 }
             }
         });
-        let url = rx.recv_timeout(WAIT).expect("the node printed its address");
+        let url = rx.recv_timeout(WAIT).unwrap_or_else(|e| {
+            panic!(
+                "the node in {} did not start ({e}): {}",
+                home.display(),
+                std::fs::read_to_string(home.join("node.log")).unwrap_or_default()
+            )
+        });
         Validator {
             home: home.to_path_buf(),
             child: Some(child),
