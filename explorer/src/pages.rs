@@ -234,6 +234,13 @@ fn path_param(p: Result<Path<String>, PathRejection>) -> Result<String, Failure>
         .map_err(|e| bad(ErrorKind::BadId, e.body_text()))
 }
 
+/// The raw (still percent-encoded) value of `name` in a query string.
+fn query_param<'a>(raw: &'a Option<String>, name: &str) -> Option<&'a str> {
+    raw.as_deref()?
+        .split('&')
+        .find_map(|p| p.strip_prefix(name)?.strip_prefix('='))
+}
+
 fn parse_hash(s: &str) -> Result<Hash, Failure> {
     Hash::parse(s).map_err(|e| bad(ErrorKind::BadId, e))
 }
@@ -378,11 +385,7 @@ pub async fn search(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let q = raw
-        .as_deref()
-        .unwrap_or("")
-        .split('&')
-        .find_map(|p| p.strip_prefix("q="))
+    let q = query_param(&raw, "q")
         .map(|v| {
             let v = v.replace('+', " ");
             percent_decode(&v)
@@ -765,12 +768,7 @@ pub async fn campaign(
     id: Result<Path<String>, PathRejection>,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let from = raw
-        .as_deref()
-        .unwrap_or("")
-        .split('&')
-        .find_map(|p| p.strip_prefix("from="))
-        .map(|v| v.parse::<u64>());
+    let from = query_param(&raw, "from").map(|v| v.parse::<u64>());
     page(&ex, &uri, &headers, |store, ctx| {
         let id = path_param(id)?;
         let from = match from {
@@ -1090,12 +1088,7 @@ pub async fn donor_form(
     RawQuery(raw): RawQuery,
 ) -> Response {
     // The no-script form sends a tag.
-    if let Some(tag) = raw
-        .as_deref()
-        .unwrap_or("")
-        .split('&')
-        .find_map(|p| p.strip_prefix("tag="))
-    {
+    if let Some(tag) = query_param(&raw, "tag") {
         if !tag.is_empty() {
             return Redirect::to(&format!("/donors/{}", percent_decode(tag).trim()))
                 .into_response();
@@ -1497,12 +1490,7 @@ pub async fn evidence_form(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    if let Some(sha) = raw
-        .as_deref()
-        .unwrap_or("")
-        .split('&')
-        .find_map(|p| p.strip_prefix("sha256="))
-    {
+    if let Some(sha) = query_param(&raw, "sha256") {
         if !sha.is_empty() {
             return Redirect::to(&format!(
                 "/evidence/{}",

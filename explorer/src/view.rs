@@ -18,15 +18,7 @@ pub fn yuan(fen: u64, lang: Lang) -> String {
 
 /// `1,234.56` from fen, exactly (integer arithmetic only).
 pub fn grouped(fen: u64) -> String {
-    let whole = (fen / 100).to_string();
-    let mut out = String::with_capacity(whole.len() + whole.len() / 3 + 3);
-    for (i, ch) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    format!("{out}.{:02}", fen % 100)
+    charity_sdk::amount::format_yuan(fen)
 }
 
 /// `part` as a whole percentage of `whole`, for bars (0 when `whole` is 0,

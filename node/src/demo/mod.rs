@@ -48,15 +48,7 @@ pub struct DemoOptions {
 
 /// Formats fen as yuan with two decimals and thousands separators.
 pub fn yuan(fen: u64) -> String {
-    let whole = (fen / 100).to_string();
-    let mut out = String::new();
-    for (i, c) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    format!("{out}.{:02}", fen % 100)
+    charity_sdk::amount::format_yuan(fen)
 }
 
 /// A date in China Standard Time.
