@@ -88,6 +88,16 @@ enum Command {
         #[arg(long, default_value_t = 10_000)]
         heartbeat_ms: u64,
     },
+    /// Measures a network of validator processes on this machine:
+    /// committed transactions per second end to end.
+    Bench {
+        /// Validators.
+        #[arg(long, default_value_t = 4)]
+        validators: usize,
+        /// Transactions to submit.
+        #[arg(long, default_value_t = 5_000)]
+        txs: usize,
+    },
     /// Runs a validator from its home directory: consensus with the other
     /// validators, the HTTP API and the explorer.
     Run {
@@ -222,6 +232,7 @@ fn main() {
             println!("start each with: charity-node run --home <dir>");
         }),
         Command::Run { home, with_parent } => network::run(&home, with_parent),
+        Command::Bench { validators, txs } => network::bench(validators, txs),
         Command::Init {
             home,
             genesis,

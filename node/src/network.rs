@@ -324,3 +324,137 @@ pub fn run(home: &Path, with_parent: bool) -> Result<()> {
         }
     })
 }
+
+/// `charity-node bench`: a network of `validators` processes on this
+/// machine takes `txs` signed transactions over HTTP (spread over the
+/// nodes); prints committed transactions per second end to end, blocks
+/// made, and, in the same run, raw Ed25519 verifications per second.
+pub fn bench(validators: usize, txs: usize) -> Result<()> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let dir = tempfile::tempdir().context("a temporary directory")?;
+    let net = testnet(validators, 0, dir.path(), 0, Duration::from_millis(200))?;
+    let exe = std::env::current_exe().context("finding the charity-node executable")?;
+    let mut children = Vec::new();
+    for home in &net.homes {
+        children.push(ChildGuard(
+            std::process::Command::new(&exe)
+                .args(["run", "--with-parent", "--home"])
+                .arg(home)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .context("starting a validator")?,
+        ));
+    }
+    let clients: Vec<charity_sdk::client::Client> = net
+        .http
+        .iter()
+        .map(|a| charity_sdk::client::Client::new(&format!("http://{a}")))
+        .collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    for c in &clients {
+        while c.get_json("/v1/status").is_err() {
+            if std::time::Instant::now() > deadline {
+                return Err(anyhow!("the validators did not start"));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let regulator = charity_sdk::keys::load(&dir.path().join("regulator.key"))?;
+    let genesis = Genesis::decode(&std::fs::read(genesis_path(&net.homes[0]))?)
+        .map_err(|e| anyhow!("{e}"))?;
+    let subject = genesis
+        .regulators
+        .first()
+        .map(|r| r.org_id.to_string())
+        .ok_or_else(|| anyhow!("a genesis without a regulator"))?;
+    println!("charity-node bench: {validators} validator processes on loopback, {txs} transactions over HTTP");
+    let signed_at = std::time::Instant::now();
+    let batch: Vec<charity_ledger::Transaction> = (0..txs)
+        .map(|i| {
+            charity_sdk::tx::sign(
+                &genesis.chain_id,
+                &regulator,
+                charity_ledger::TxKind::AuditNote(charity_ledger::kinds::AuditNote {
+                    subject: subject.clone(),
+                    severity: charity_ledger::kinds::Severity::Info,
+                    finding: format!("bench {i}"),
+                }),
+            )
+            .map_err(|e| anyhow!("{e}"))
+        })
+        .collect::<Result<_>>()?;
+    println!("signed in {:.2} s", signed_at.elapsed().as_secs_f64());
+    let start_height = clients[0].get_json("/v1/status")?["height"]
+        .as_u64()
+        .unwrap_or(0);
+    let started = std::time::Instant::now();
+    let next = AtomicUsize::new(0);
+    let refused = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for w in 0..8 {
+            let (next, refused, batch, net) = (&next, &refused, &batch, &net);
+            s.spawn(move || {
+                let client = charity_sdk::client::Client::new(&format!(
+                    "http://{}",
+                    net.http[w % net.http.len()]
+                ));
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(t) = batch.get(i) else { break };
+                    if client.submit(t).is_err() {
+                        refused.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    let submitted = started.elapsed();
+    let accepted = txs - refused.load(Ordering::Relaxed);
+    let deadline = std::time::Instant::now() + Duration::from_secs(600);
+    let (log, height) = loop {
+        let s = clients[0].get_json("/v1/status")?;
+        let log = s["log_size"].as_u64().unwrap_or(0);
+        if log as usize >= accepted || std::time::Instant::now() > deadline {
+            break (log, s["height"].as_u64().unwrap_or(0));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let total = started.elapsed();
+    let blocks = height.saturating_sub(start_height);
+    println!(
+        "submitted {accepted} in {:.2} s ({} refused); committed {log} in {:.2} s: {:.0} tx/s end to end, {blocks} blocks ({:.0} tx/block, {:.1} blocks/s)",
+        submitted.as_secs_f64(),
+        txs - accepted,
+        total.as_secs_f64(),
+        log as f64 / total.as_secs_f64(),
+        log as f64 / blocks.max(1) as f64,
+        blocks as f64 / total.as_secs_f64()
+    );
+    let key = Keypair::from_seed(&[3u8; 32]);
+    let sig = key.sign(b"yardstick");
+    let n = 20_000;
+    let t = std::time::Instant::now();
+    for _ in 0..n {
+        charity_ledger::crypto::verify(&key.public(), b"yardstick", &sig)
+            .map_err(|e| anyhow!("{e}"))?;
+    }
+    let raw = n as f64 / t.elapsed().as_secs_f64();
+    println!(
+        "raw Ed25519 verify_strict on one core: {raw:.0}/s; ratio {:.3} (each transaction is verified by every validator when proposed and again when committed)",
+        log as f64 / total.as_secs_f64() / raw
+    );
+    drop(children);
+    Ok(())
+}
+
+/// A child process killed when dropped.
+struct ChildGuard(std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
