@@ -28,10 +28,10 @@ enum Command {
         /// Build and print, then exit instead of adding donations live.
         #[arg(long)]
         no_live: bool,
-        /// Seconds between live blocks.
+        /// Seconds between rounds of new donations.
         #[arg(long, default_value_t = 3)]
         live_interval: u64,
-        /// Stop after this many live blocks.
+        /// Stop after this many rounds of new donations.
         #[arg(long)]
         live_blocks: Option<u64>,
         /// Port of the HTTP API while live (0: any free port).

@@ -38,9 +38,9 @@ pub struct DemoOptions {
     pub data_dir: PathBuf,
     /// Keep adding donations until interrupted.
     pub live: bool,
-    /// Seconds between live blocks.
+    /// Seconds between rounds of new donations.
     pub live_interval: Duration,
-    /// Stop the live loop after this many blocks (none: until Ctrl-C).
+    /// Stop after this many rounds of new donations (none: until Ctrl-C).
     pub live_blocks: Option<u64>,
     /// Port of the HTTP API (0: any free port).
     pub base_port: u16,
