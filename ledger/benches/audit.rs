@@ -4,7 +4,8 @@
 //! entry), next to raw Ed25519 verification on all cores in the same run.
 //!
 //! Run: `cargo bench -p charity-ledger --bench audit` (TXS=n to change the
-//! chain's size, default 1,000,000; blocks of 1,000).
+//! chain's size, default 1,000,000; blocks of 1,000; CHAIN=dir keeps the
+//! built chain in `dir` and reuses it on the next run).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -27,10 +28,19 @@ fn main() {
         "charity-ledger audit benchmark: a chain of {} transactions in blocks of 1,000",
         blocks * 1_000
     );
-    let dir = tempfile::tempdir().expect("temp dir");
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let dir = match std::env::var_os("CHAIN") {
+        Some(d) => std::path::PathBuf::from(d),
+        None => tmp.path().to_path_buf(),
+    };
+    let marker = dir.join("bench-txs");
+    let reuse = std::fs::read_to_string(&marker).is_ok_and(|s| s == txs.to_string());
     let build = Instant::now();
-    {
-        let store = Store::open_or_init(dir.path(), &genesis()).expect("store");
+    if reuse {
+        println!("reusing the chain in {}", dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = Store::open_or_init(&dir, &genesis()).expect("store");
         let mut w = World::with_backend(store);
         let platform = w.platform.key.clone();
         let charity = w.charity.key.clone();
@@ -59,9 +69,12 @@ fn main() {
             }
         }
     }
+    if !reuse {
+        std::fs::write(&marker, txs.to_string()).expect("marker");
+    }
     println!("built in {:.1} s", build.elapsed().as_secs_f64());
 
-    let store = Store::open(dir.path()).expect("reopen");
+    let store = Store::open(&dir).expect("reopen");
     let start = Instant::now();
     let report = replay(&store, |_, _, _| {}).expect("the chain is intact");
     let secs = start.elapsed().as_secs_f64();

@@ -11,7 +11,7 @@ use crate::block::Block;
 use crate::chain::{self, BlockError};
 use crate::genesis::Genesis;
 use crate::hex::Hash;
-use crate::kv::{KvRead, MemKv};
+use crate::kv::MemKv;
 use crate::schema;
 use crate::store::{Store, StoreError};
 use crate::vote::{verify_commit, CommitCertificate};
@@ -178,8 +178,9 @@ impl Replay {
         commit: &CommitCertificate,
     ) -> Result<(), AuditError> {
         let height = self.tip.height + 1;
-        let effects = chain::execute_block(&self.state, &self.tip, block)
-            .map_err(|error| AuditError::InvalidBlock { height, error })?;
+        let effects =
+            chain::execute_block_with(&self.state, &self.tip, block, chain::Signatures::Batched)
+                .map_err(|error| AuditError::InvalidBlock { height, error })?;
         if *claimed_hash != effects.block_hash {
             return Err(AuditError::HashMismatch {
                 height,
@@ -210,26 +211,52 @@ impl Replay {
         Ok(())
     }
 
-    /// Reads and replays blocks from `source` up to `target`.
-    pub fn run<S: ChainSource>(
+    /// Reads and replays blocks from `source` up to `target`. A reader
+    /// thread fetches and decodes the next blocks while this one executes.
+    pub fn run<S: ChainSource + Sync>(
         &mut self,
         source: &S,
         target: u64,
         mut progress: impl FnMut(u64, u64, u64),
     ) -> Result<(), AuditError> {
-        while self.tip.height < target {
-            let height = self.tip.height + 1;
-            let unreadable = |e: S::Error| AuditError::Unreadable {
-                height,
-                error: e.to_string(),
-            };
-            let block = source.block(height).map_err(unreadable)?;
-            let hash = source.block_hash(height).map_err(unreadable)?;
-            let commit = source.commit(height).map_err(unreadable)?;
-            self.apply(&block, &hash, &commit)?;
-            progress(height, target, self.transactions);
+        /// Blocks read ahead of the one executing, at most.
+        const AHEAD: usize = 4;
+        let first = self.tip.height + 1;
+        if first > target {
+            return Ok(());
         }
-        Ok(())
+        std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::sync_channel(AHEAD);
+            scope.spawn(move || {
+                for height in first..=target {
+                    let read = (|| {
+                        Ok((
+                            source.block(height)?,
+                            source.block_hash(height)?,
+                            source.commit(height)?,
+                        ))
+                    })();
+                    let read = read.map_err(|e: S::Error| AuditError::Unreadable {
+                        height,
+                        error: e.to_string(),
+                    });
+                    let failed = read.is_err();
+                    // The executing side hung up: it found a fault.
+                    if tx.send(read).is_err() || failed {
+                        return;
+                    }
+                }
+            });
+            for height in first..=target {
+                let (block, hash, commit) = rx.recv().map_err(|_| AuditError::Unreadable {
+                    height,
+                    error: "the reader stopped".into(),
+                })??;
+                self.apply(&block, &hash, &commit)?;
+                progress(height, target, self.transactions);
+            }
+            Ok(())
+        })
     }
 }
 
@@ -237,7 +264,7 @@ impl Replay {
 /// height the source claims; returns what it covered and the state it
 /// computed. `progress(height, tip, transactions)` is called after each
 /// block.
-pub fn replay_source<S: ChainSource>(
+pub fn replay_source<S: ChainSource + Sync>(
     genesis: &Genesis,
     source: &S,
     progress: impl FnMut(u64, u64, u64),
@@ -271,29 +298,46 @@ pub fn replay(
         ..
     } = report;
     // Every entry of the replayed state must be stored as is, and the store
-    // must hold nothing else.
-    let stored = store.kv();
+    // must hold nothing else: both are walked once, in key order, and the
+    // first key where they differ is reported.
+    let mut mine = state.entries().peekable();
     let mut entries = 0u64;
-    for (k, v) in state.entries() {
-        let s = KvRead::get(stored, k).map_err(StoreError::from)?;
-        if s.as_deref() != Some(v.as_slice()) {
-            return Err(AuditError::StateMismatch {
-                key: schema::describe(k),
-                stored: short(s.as_deref()),
-                replayed: short(Some(v)),
-            });
+    for r in store.kv().iter() {
+        let (k, v) = r.map_err(|e| StoreError::from(crate::kv::KvError::Io(e.to_string())))?;
+        match mine.peek() {
+            Some((mk, mv)) if mk.as_slice() < &k[..] => {
+                return Err(AuditError::StateMismatch {
+                    key: schema::describe(mk),
+                    stored: short(None),
+                    replayed: short(Some(mv)),
+                })
+            }
+            Some((mk, mv)) if mk.as_slice() == &k[..] => {
+                if mv.as_slice() != &v[..] {
+                    return Err(AuditError::StateMismatch {
+                        key: schema::describe(mk),
+                        stored: short(Some(&v)),
+                        replayed: short(Some(mv)),
+                    });
+                }
+                mine.next();
+                entries += 1;
+            }
+            _ => {
+                return Err(AuditError::StateMismatch {
+                    key: schema::describe(&k),
+                    stored: short(Some(&v)),
+                    replayed: short(None),
+                })
+            }
         }
-        entries += 1;
     }
-    for r in stored.iter() {
-        let (k, v) = r.map_err(StoreError::from)?;
-        if KvRead::get(&state, &k).map_err(StoreError::from)?.is_none() {
-            return Err(AuditError::StateMismatch {
-                key: schema::describe(&k),
-                stored: short(Some(&v)),
-                replayed: short(None),
-            });
-        }
+    if let Some((mk, mv)) = mine.next() {
+        return Err(AuditError::StateMismatch {
+            key: schema::describe(mk),
+            stored: short(None),
+            replayed: short(Some(mv)),
+        });
     }
     Ok(AuditReport {
         blocks,

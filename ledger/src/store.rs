@@ -582,7 +582,9 @@ impl Store {
             None => Ok(None),
             Some(b) => CommittedTx::decode(&b)
                 .map_err(|e| e.to_string())
-                .and_then(|c| Transaction::from_stored(c.stored).map_err(|e| e.to_string()))
+                .and_then(|c| {
+                    Transaction::from_stored_with_id(c.stored, id).map_err(|e| e.to_string())
+                })
                 .map(Some)
                 .map_err(|reason| {
                     StoreError::Kv(KvError::Corrupt {

@@ -279,6 +279,30 @@ impl Transaction {
         stored.get(64..).map(|b| tagged_hash(TX_DOMAIN, b))
     }
 
+    /// Decodes the stored form of the transaction whose id is `id`: the
+    /// bytes must hash to `id`. That id was computed from canonical bytes
+    /// when the transaction was accepted, so bytes that hash to it are
+    /// those bytes, and the body is not canonicalised again.
+    pub fn from_stored_with_id(stored: &[u8], id: &TxId) -> Result<Self, TxError> {
+        let (sig, body_bytes) = stored
+            .split_first_chunk::<64>()
+            .ok_or_else(|| DecodeError::Malformed("stored transaction is truncated".into()))?;
+        let computed = tagged_hash(TX_DOMAIN, body_bytes);
+        if computed != *id {
+            return Err(DecodeError::Invalid(format!(
+                "stored transaction hashes to {computed}, not to its id {id}"
+            ))
+            .into());
+        }
+        let body = TxBody::from_value(json::parse_strict(body_bytes, MAX_TX_BYTES)?)?;
+        Ok(Transaction {
+            body,
+            sig: Signature::from(*sig),
+            body_bytes: body_bytes.to_vec(),
+            id: computed,
+        })
+    }
+
     /// Decodes the stored form; its body must still be canonical.
     pub fn from_stored(stored: &[u8]) -> Result<Self, TxError> {
         let (sig, body) = stored

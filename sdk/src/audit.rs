@@ -9,7 +9,7 @@
 //! it computed itself. The first disagreement is reported with its height,
 //! transaction or record, and field.
 
-use std::cell::RefCell;
+use std::sync::Mutex;
 
 use charity_ledger::audit::{AuditError, ChainSource, Replay};
 use charity_ledger::block::Header;
@@ -91,7 +91,7 @@ pub struct ApiAuditReport {
 /// its header, hash and commit come in one response.
 struct ApiSource<'a> {
     client: &'a Client,
-    last: RefCell<Option<(u64, Value)>>,
+    last: Mutex<Option<(u64, Value)>>,
 }
 
 fn field<'v>(v: &'v Value, name: &str, what: &str) -> Result<&'v Value, String> {
@@ -100,7 +100,9 @@ fn field<'v>(v: &'v Value, name: &str, what: &str) -> Result<&'v Value, String> 
 
 impl ApiSource<'_> {
     fn block_json(&self, height: u64) -> Result<Value, String> {
-        if let Some((h, v)) = self.last.borrow().as_ref() {
+        // The lock is only ever taken by the audit's reader thread.
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((h, v)) = last.as_ref() {
             if *h == height {
                 return Ok(v.clone());
             }
@@ -109,7 +111,7 @@ impl ApiSource<'_> {
             .client
             .get_json(&format!("/v1/blocks/{height}"))
             .map_err(|e| e.to_string())?;
-        *self.last.borrow_mut() = Some((height, v.clone()));
+        *last = Some((height, v.clone()));
         Ok(v)
     }
 }
@@ -206,7 +208,7 @@ pub fn audit(
 ) -> Result<ApiAuditReport, ApiAuditError> {
     let source = ApiSource {
         client,
-        last: RefCell::new(None),
+        last: Mutex::new(None),
     };
     let mut replay = Replay::new(genesis)?;
     // The node may grow while we read; catch up, then compare at a height
