@@ -1,6 +1,6 @@
-//! The charity-ledger node: the mempool and the HTTP API over a node's
-//! store. Consensus over libp2p and block sync come next; the `demo` and
-//! `audit` commands live in the binary.
+//! The charity-ledger node: consensus with the Malachite engine, the
+//! permissioned peer-to-peer network, the mempool and the HTTP API over a
+//! node's store; the test networks and the demo.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(
@@ -10,5 +10,5 @@
 
 pub mod api;
 pub mod consensus;
-pub mod gossip;
 pub mod mempool;
+pub mod p2p;

@@ -72,18 +72,14 @@ enum Command {
         /// Where the HTTP API and explorer listen.
         #[arg(long, default_value = "127.0.0.1:8080")]
         http: std::net::SocketAddr,
-        /// Consensus port.
+        /// Peer-to-peer port (consensus, sync and transaction gossip).
         #[arg(long, default_value_t = 26_100)]
-        consensus_port: u16,
-        /// Transaction-gossip port.
-        #[arg(long, default_value_t = 26_200)]
-        gossip_port: u16,
-        /// Another node's consensus address, e.g. /ip4/10.0.0.2/tcp/26100; repeat.
+        p2p_port: u16,
+        /// Another node's address ending in /p2p/<peer id>, e.g.
+        /// /ip4/10.0.0.2/tcp/26100/p2p/12D3KooW...; repeat. Only these
+        /// peers may connect.
         #[arg(long = "peer")]
         peers: Vec<String>,
-        /// Another node's gossip address ending in /p2p/<peer id>; repeat.
-        #[arg(long = "gossip-peer")]
-        gossip_peers: Vec<String>,
         /// Longest time without a block when idle, in milliseconds.
         #[arg(long, default_value_t = 10_000)]
         heartbeat_ms: u64,
@@ -237,19 +233,15 @@ fn main() {
             home,
             genesis,
             http,
-            consensus_port,
-            gossip_port,
+            p2p_port,
             peers,
-            gossip_peers,
             heartbeat_ms,
         } => network::init(&network::InitOptions {
             home: &home,
             genesis: &genesis,
             http,
-            consensus_port,
-            gossip_port,
+            p2p_port,
             peers: &peers,
-            gossip_peers: &gossip_peers,
             heartbeat: Duration::from_millis(heartbeat_ms),
         }),
         Command::Audit { store, home } => match (store, home) {

@@ -11,7 +11,7 @@ use charity_ledger::ids::Region;
 use charity_ledger::kinds::ValidatorEntry;
 use charity_ledger::{Genesis, Keypair};
 use malachitebft_app_channel::app::config::{
-    ConsensusConfig, P2pConfig, TimeoutConfig, TransportProtocol, ValuePayload, ValueSyncConfig,
+    ConsensusConfig, P2pConfig, TimeoutConfig, ValuePayload, ValueSyncConfig,
 };
 use malachitebft_app_channel::app::node::{Node, NodeHandle};
 use rand::RngCore;
@@ -53,9 +53,8 @@ pub struct Testnet {
 /// validator under `dir/node-<i>` (then `full_nodes` more homes whose keys
 /// are not validators: they follow the chain and serve it), all on
 /// loopback. Ports come from
-/// `base_port` upwards (HTTP at base+i, consensus at base+100+i,
-/// transaction gossip at base+200+i), or
-/// from the system if `base_port` is 0.
+/// `base_port` upwards (HTTP at base+i, the peer-to-peer network at
+/// base+100+i), or from the system if `base_port` is 0.
 pub fn testnet(
     n: usize,
     full_nodes: usize,
@@ -122,13 +121,10 @@ pub fn write_homes(
     };
     let mut http = Vec::new();
     let mut p2p = Vec::new();
-    let mut gossip = Vec::new();
     for i in 0..total {
         http.push(SocketAddr::from((Ipv4Addr::LOCALHOST, port(i)?)));
         p2p.push(port(100 + i)?);
-        gossip.push(port(200 + i)?);
     }
-    let tcp = TransportProtocol::Tcp;
     let mut homes = Vec::new();
     let peer_ids: Vec<String> = all
         .iter()
@@ -151,10 +147,10 @@ pub fn write_homes(
             http_addr: http[i],
             heartbeat_ms: u64::try_from(heartbeat.as_millis()).unwrap_or(10_000),
             mempool_capacity: 10_000,
-            gossip_listen: format!("/ip4/127.0.0.1/tcp/{}", gossip[i]),
-            gossip_peers: (0..total)
+            p2p_listen: format!("/ip4/127.0.0.1/tcp/{}", p2p[i]),
+            p2p_peers: (0..total)
                 .filter(|j| *j != i)
-                .map(|j| format!("/ip4/127.0.0.1/tcp/{}/p2p/{}", gossip[j], peer_ids[j]))
+                .map(|j| format!("/ip4/127.0.0.1/tcp/{}/p2p/{}", p2p[j], peer_ids[j]))
                 .collect(),
             consensus: ConsensusConfig {
                 timeouts: TimeoutConfig {
@@ -163,14 +159,8 @@ pub fn write_homes(
                     timeout_propose: heartbeat + Duration::from_secs(2),
                     ..TimeoutConfig::default()
                 },
-                p2p: P2pConfig {
-                    listen_addr: tcp.multiaddr("127.0.0.1", usize::from(p2p[i])),
-                    persistent_peers: (0..total)
-                        .filter(|j| *j != i)
-                        .map(|j| tcp.multiaddr("127.0.0.1", usize::from(p2p[j])))
-                        .collect(),
-                    ..P2pConfig::default()
-                },
+                // Only its size limits are read (see `Config::consensus`).
+                p2p: P2pConfig::default(),
                 value_payload: ValuePayload::PartsOnly,
                 queue_capacity: 100,
             },
@@ -190,14 +180,10 @@ pub struct InitOptions<'a> {
     pub genesis: &'a Path,
     /// Where its HTTP API listens.
     pub http: SocketAddr,
-    /// Its consensus port.
-    pub consensus_port: u16,
-    /// Its transaction-gossip port.
-    pub gossip_port: u16,
-    /// The other nodes' consensus addresses.
+    /// Its peer-to-peer port.
+    pub p2p_port: u16,
+    /// The other nodes' addresses, ending in `/p2p/<peer id>`.
     pub peers: &'a [String],
-    /// The other nodes' gossip addresses, ending in `/p2p/<peer id>`.
-    pub gossip_peers: &'a [String],
     /// Longest time without a block when idle.
     pub heartbeat: Duration,
 }
@@ -220,10 +206,16 @@ pub fn init(o: &InitOptions<'_>) -> Result<()> {
     };
     std::fs::write(genesis_path(o.home), serde_json::to_vec_pretty(&genesis)?)?;
     for p in o.peers {
-        p.parse::<libp2p::Multiaddr>()
+        let addr = p
+            .parse::<libp2p::Multiaddr>()
             .map_err(|e| anyhow!("--peer {p:?}: {e}"))?;
+        if !matches!(
+            addr.iter().last(),
+            Some(libp2p::multiaddr::Protocol::P2p(_))
+        ) {
+            return Err(anyhow!("--peer {p:?} does not end in /p2p/<peer id>"));
+        }
     }
-    let tcp = TransportProtocol::Tcp;
     let config = Config {
         moniker: o
             .home
@@ -232,18 +224,14 @@ pub fn init(o: &InitOptions<'_>) -> Result<()> {
         http_addr: o.http,
         heartbeat_ms: u64::try_from(o.heartbeat.as_millis()).unwrap_or(10_000),
         mempool_capacity: 10_000,
-        gossip_listen: format!("/ip4/0.0.0.0/tcp/{}", o.gossip_port),
-        gossip_peers: o.gossip_peers.to_vec(),
+        p2p_listen: format!("/ip4/0.0.0.0/tcp/{}", o.p2p_port),
+        p2p_peers: o.peers.to_vec(),
         consensus: ConsensusConfig {
             timeouts: TimeoutConfig {
                 timeout_propose: o.heartbeat + Duration::from_secs(2),
                 ..TimeoutConfig::default()
             },
-            p2p: P2pConfig {
-                listen_addr: tcp.multiaddr("0.0.0.0", usize::from(o.consensus_port)),
-                persistent_peers: o.peers.iter().filter_map(|p| p.parse().ok()).collect(),
-                ..P2pConfig::default()
-            },
+            p2p: P2pConfig::default(),
             value_payload: ValuePayload::PartsOnly,
             queue_capacity: 100,
         },
@@ -262,12 +250,8 @@ pub fn init(o: &InitOptions<'_>) -> Result<()> {
         key.public()
     );
     println!(
-        "consensus address: /ip4/<this host>/tcp/{}",
-        o.consensus_port
-    );
-    println!(
-        "gossip address: /ip4/<this host>/tcp/{}/p2p/{peer_id}",
-        o.gossip_port
+        "peer address (for the others' --peer): /ip4/<this host>/tcp/{}/p2p/{peer_id}",
+        o.p2p_port
     );
     println!(
         "edit {} to adjust; start with: charity-node run --home {}",

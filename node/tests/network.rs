@@ -392,14 +392,14 @@ fn invalid_proposals_are_never_committed_and_a_late_full_node_syncs() {
 
     // A peer that is not in the configuration is refused, and logged.
     let config = std::fs::read_to_string(dir.path().join("node-1/config.toml")).unwrap();
-    let gossip: libp2p::Multiaddr = config
+    let listen: libp2p::Multiaddr = config
         .lines()
-        .find_map(|l| l.strip_prefix("gossip_listen = "))
+        .find_map(|l| l.strip_prefix("p2p_listen = "))
         .unwrap()
         .trim_matches('"')
         .parse()
         .unwrap();
-    stranger_dials(gossip);
+    stranger_dials(listen);
     let log = dir.path().join("node-1/node.log");
     let deadline = Instant::now() + Duration::from_secs(20);
     while !std::fs::read_to_string(&log)
@@ -457,7 +457,7 @@ fn init_writes_a_home_that_run_accepts() {
             "--http",
             "127.0.0.1:0",
             "--peer",
-            "/ip4/127.0.0.1/tcp/1",
+            "/ip4/127.0.0.1/tcp/1/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA",
             "--home",
         ])
         .arg(&home)
@@ -477,7 +477,7 @@ fn init_writes_a_home_that_run_accepts() {
     );
     let node = charity_node::consensus::node::HomeNode::open(&home).unwrap();
     let config = node.load_config().unwrap();
-    assert_eq!(config.consensus.p2p.persistent_peers.len(), 1);
+    assert_eq!(config.p2p_peers.len(), 1);
     let key = charity_sdk::keys::load(&home.join("node.key")).unwrap();
     assert!(text.contains(&key.public().to_string()));
     // A second init keeps the key.

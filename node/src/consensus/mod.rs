@@ -6,14 +6,17 @@
 //! design's vote bytes, so the certificates the engine gathers are the
 //! ledger's commit certificates.
 //!
-//! Still to come here: the codecs for the network and the write-ahead log,
-//! the application loop that answers the engine's messages (proposing from
-//! the mempool, re-validating proposals, storing decided blocks, serving and
-//! applying synced blocks), and the node's `init`/`testnet`/`run` commands.
+//! [`codec`] encodes the engine's messages for the network and the
+//! write-ahead log; [`app`] answers the engine's requests (proposing from
+//! the mempool, re-validating proposals, storing decided blocks, serving
+//! and applying synced blocks) which [`host`] carries to it; [`node`]
+//! starts a node from its home directory, wiring the engine's actors to
+//! the node's own network (`crate::p2p`).
 
 pub mod app;
 pub mod codec;
 pub mod context;
+pub mod host;
 pub mod node;
 pub mod streams;
 

@@ -13,10 +13,18 @@ use std::time::Duration;
 use async_trait::async_trait;
 use charity_ledger::{Genesis, Keypair, Store};
 use malachitebft_app_channel::app::config::{ConsensusConfig, ValueSyncConfig};
+use malachitebft_app_channel::app::engine::network::Msg as NetworkActorMsg;
 use malachitebft_app_channel::app::events::{RxEvent, TxEvent};
+use malachitebft_app_channel::app::metrics::{Metrics, SharedRegistry};
 use malachitebft_app_channel::app::node::{EngineHandle, Node, NodeConfig, NodeHandle};
+use malachitebft_app_channel::app::spawn::{
+    spawn_consensus_actor, spawn_node_actor, spawn_sync_actor, spawn_wal_actor,
+};
 use malachitebft_app_channel::app::types::Keypair as NetKeypair;
+use malachitebft_app_channel::{Channels, NetworkMsg};
+use ractor::ActorRef;
 use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
 
 use super::app::{self, App, Settings};
 use super::codec::WireCodec;
@@ -34,14 +42,18 @@ pub struct Config {
     pub heartbeat_ms: u64,
     /// Transactions the mempool holds at most.
     pub mempool_capacity: usize,
-    /// Where transaction gossip listens (a libp2p multiaddr).
-    #[serde(default)]
-    pub gossip_listen: String,
-    /// The other nodes for gossip, as multiaddrs ending in `/p2p/<peer id>`:
-    /// the only peers this node talks to.
-    #[serde(default)]
-    pub gossip_peers: Vec<String>,
-    /// The engine: timeouts and the peer-to-peer network.
+    /// Where the node's peer-to-peer network (consensus, sync and
+    /// transaction gossip) listens: a libp2p multiaddr.
+    #[serde(alias = "gossip_listen")]
+    pub p2p_listen: String,
+    /// The other nodes, as multiaddrs ending in `/p2p/<peer id>`: the only
+    /// peers this node talks to or accepts connections from.
+    #[serde(default, alias = "gossip_peers")]
+    pub p2p_peers: Vec<String>,
+    /// The engine: timeouts, and from `consensus.p2p` the largest gossiped
+    /// message and sync response. The engine's own listen address and
+    /// peers there are not used: the node runs its network at
+    /// `p2p_listen`, with `p2p_peers` as its allow list.
     pub consensus: ConsensusConfig,
     /// Catching up from peers.
     pub value_sync: ValueSyncConfig,
@@ -140,16 +152,82 @@ impl HomeNode {
     }
 }
 
-/// A gossip peer: a multiaddr whose last part names the peer id.
-fn gossip_peer(s: &str) -> eyre::Result<(libp2p::Multiaddr, libp2p::PeerId)> {
-    let addr: libp2p::Multiaddr = s
-        .parse()
-        .map_err(|e| eyre::eyre!("gossip peer {s:?}: {e}"))?;
+/// A peer: a multiaddr whose last part names the peer id.
+fn p2p_peer(s: &str) -> eyre::Result<(libp2p::Multiaddr, libp2p::PeerId)> {
+    let addr: libp2p::Multiaddr = s.parse().map_err(|e| eyre::eyre!("peer {s:?}: {e}"))?;
     match addr.iter().last() {
         Some(libp2p::multiaddr::Protocol::P2p(peer)) => Ok((addr, peer)),
-        _ => Err(eyre::eyre!(
-            "gossip peer {s:?} does not end in /p2p/<peer id>"
-        )),
+        _ => Err(eyre::eyre!("peer {s:?} does not end in /p2p/<peer id>")),
+    }
+}
+
+/// A configured byte size as a length (saturating on 32-bit machines).
+fn byte_count(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
+impl HomeNode {
+    /// Starts the engine's actors (write-ahead log, host, sync, consensus,
+    /// node) around `network`, as the channel crate's `start_engine` does
+    /// around the engine's own network.
+    async fn start_engine(
+        &self,
+        ctx: CharityContext,
+        config: &Config,
+        key: Keypair,
+        network: ActorRef<NetworkActorMsg<CharityContext>>,
+        start: Height,
+        set: ValidatorSet,
+    ) -> eyre::Result<(Channels<CharityContext>, EngineHandle)> {
+        let registry = SharedRegistry::global().with_moniker(&config.moniker);
+        let metrics = Metrics::register(&registry);
+        let address = Address(key.public());
+        let signer = self.get_signing_provider(key);
+        let wal = spawn_wal_actor(&ctx, WireCodec, &self.home, &registry).await?;
+        let (host, from_engine) = super::host::spawn(128).await?;
+        let sync = spawn_sync_actor(
+            ctx.clone(),
+            network.clone(),
+            host.clone(),
+            &config.value_sync,
+            &registry,
+        )
+        .await?;
+        let events = TxEvent::new();
+        let consensus = spawn_consensus_actor(
+            start,
+            set,
+            address,
+            ctx.clone(),
+            config.consensus.clone(),
+            &config.value_sync,
+            Box::new(signer),
+            network.clone(),
+            host.clone(),
+            wal.clone(),
+            sync.clone(),
+            metrics,
+            events.clone(),
+        )
+        .await?;
+        let (to_network, mut outgoing) = mpsc::channel::<NetworkMsg<CharityContext>>(128);
+        let forward = network.clone();
+        tokio::spawn(async move {
+            while let Some(msg) = outgoing.recv().await {
+                if forward.cast(msg.into()).is_err() {
+                    return;
+                }
+            }
+        });
+        let (actor, handle) = spawn_node_actor(ctx, network, consensus, wal, sync, host).await?;
+        Ok((
+            Channels {
+                consensus: from_engine,
+                network: to_network,
+                events,
+            },
+            EngineHandle { actor, handle },
+        ))
     }
 }
 
@@ -232,30 +310,30 @@ impl Node for HomeNode {
         let set = ValidatorSet::from_ledger(&tip.next_validators);
         let store = Arc::new(RwLock::new(store));
         let mut api = ApiState::new(store.clone(), config.mempool_capacity);
-        if !config.gossip_listen.is_empty() {
-            let gossip = crate::gossip::GossipConfig {
+        let peers = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let p2p = crate::p2p::spawn(
+            self.get_keypair(key.clone()),
+            crate::p2p::P2pConfig {
                 listen: config
-                    .gossip_listen
+                    .p2p_listen
                     .parse()
-                    .map_err(|e| eyre::eyre!("gossip_listen {:?}: {e}", config.gossip_listen))?,
+                    .map_err(|e| eyre::eyre!("p2p_listen {:?}: {e}", config.p2p_listen))?,
                 peers: config
-                    .gossip_peers
+                    .p2p_peers
                     .iter()
-                    .map(|p| gossip_peer(p))
+                    .map(|p| p2p_peer(p))
                     .collect::<eyre::Result<_>>()?,
                 chain_id: self.chain_id.clone(),
-            };
-            let peers = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-            let outbox = crate::gossip::spawn(
-                self.get_keypair(key.clone()),
-                gossip,
-                api.clone(),
-                peers.clone(),
-            )
-            .map_err(|e| eyre::eyre!("starting gossip: {e}"))?;
-            api.gossip = Some(outbox);
-            api.peers = Arc::new(move || peers.load(std::sync::atomic::Ordering::Relaxed));
-        }
+                max_message: byte_count(config.consensus.p2p.pubsub_max_size.as_u64()),
+                max_response: byte_count(config.consensus.p2p.rpc_max_size.as_u64()),
+            },
+            api.clone(),
+            peers.clone(),
+        )
+        .await
+        .map_err(|e| eyre::eyre!("starting the network: {e}"))?;
+        api.gossip = Some(p2p.outbox);
+        api.peers = Arc::new(move || peers.load(std::sync::atomic::Ordering::Relaxed));
 
         let listener = tokio::net::TcpListener::bind(config.http_addr)
             .await
@@ -269,16 +347,9 @@ impl Node for HomeNode {
         });
 
         let ctx = CharityContext::new(&self.chain_id);
-        let (mut channels, engine) = malachitebft_app_channel::start_engine(
-            ctx,
-            self.clone(),
-            config.clone(),
-            WireCodec,
-            WireCodec,
-            Some(start),
-            set,
-        )
-        .await?;
+        let (mut channels, engine) = self
+            .start_engine(ctx, &config, key.clone(), p2p.actor, start, set)
+            .await?;
         let tx_event = channels.events.clone();
         let settings = Settings {
             heartbeat: Duration::from_millis(config.heartbeat_ms.max(100)),

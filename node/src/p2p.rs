@@ -1,0 +1,612 @@
+//! The node's peer-to-peer network: one libp2p swarm that carries
+//! consensus (proposals, votes, proposal parts, liveness messages), sync
+//! (status gossip and block requests) and transaction gossip between the
+//! nodes of one chain (design, "Nodes and network").
+//!
+//! The network is permissioned: a node connects only to the peer ids in its
+//! configuration. A connection from any other peer is refused at the
+//! transport by libp2p's allow list and logged, and a gossiped message
+//! whose author is not a configured peer is dropped even when an allowed
+//! peer relays it. Every gossiped message is signed by its author's node
+//! key (gossipsub's strict validation); consensus messages are in
+//! addition signed by validators, and every transaction received is checked
+//! like one submitted over HTTP before it enters the pool. Garbage is
+//! logged and dropped; nothing a peer sends can stop the node.
+//!
+//! The consensus engine sees this network through [`NetworkActor`], which
+//! speaks the engine's network protocol (`malachitebft_engine::network::Msg`).
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use charity_ledger::Transaction;
+use libp2p::futures::StreamExt;
+use libp2p::request_response;
+use libp2p::swarm::{dial_opts::DialOpts, NetworkBehaviour, SwarmEvent};
+use libp2p::{allow_block_list, gossipsub, noise, tcp, yamux, Multiaddr};
+use malachitebft_app_channel::app::consensus::LivenessMsg;
+use malachitebft_app_channel::app::engine::network::{Msg, NetworkEvent, Status};
+use malachitebft_app_channel::app::engine::util::output_port::OutputPort;
+use malachitebft_app_channel::app::types::{PeerId, SignedConsensusMsg};
+use malachitebft_codec::Codec;
+use malachitebft_network::{Channel, Event, PeerIdExt};
+use malachitebft_sync::{self as sync, InboundRequestId, OutboundRequestId};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::api::{accept, ApiState};
+use crate::consensus::codec::WireCodec;
+use crate::consensus::context::CharityContext;
+
+type Ctx = CharityContext;
+
+/// Transactions waiting to be published, at most.
+const OUTBOX: usize = 10_000;
+/// Commands from the engine waiting for the swarm, at most.
+const COMMANDS: usize = 1_024;
+/// Engine events buffered for slow subscribers.
+const EVENTS: usize = 128;
+
+#[derive(NetworkBehaviour)]
+struct Behaviour {
+    allowed: allow_block_list::Behaviour<allow_block_list::AllowedPeers>,
+    gossipsub: gossipsub::Behaviour,
+    sync: sync::Behaviour,
+}
+
+/// What a node's network needs.
+pub struct P2pConfig {
+    /// Where to listen.
+    pub listen: Multiaddr,
+    /// The other nodes: address and peer id. The only peers this node
+    /// talks to.
+    pub peers: Vec<(Multiaddr, libp2p::PeerId)>,
+    /// The chain, which names the topics.
+    pub chain_id: String,
+    /// The largest gossiped message.
+    pub max_message: usize,
+    /// The largest sync response.
+    pub max_response: usize,
+}
+
+/// The gossip topics of one chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Topic {
+    Txs,
+    Consensus,
+    ProposalParts,
+    Liveness,
+    Status,
+}
+
+impl Topic {
+    const ALL: [Topic; 5] = [
+        Topic::Txs,
+        Topic::Consensus,
+        Topic::ProposalParts,
+        Topic::Liveness,
+        Topic::Status,
+    ];
+
+    fn ident(self, chain_id: &str) -> gossipsub::IdentTopic {
+        let name = match self {
+            Topic::Txs => "txs",
+            Topic::Consensus => "consensus",
+            Topic::ProposalParts => "proposal-parts",
+            Topic::Liveness => "liveness",
+            Topic::Status => "status",
+        };
+        gossipsub::IdentTopic::new(format!("charity-ledger/v1/{name}/{chain_id}"))
+    }
+}
+
+/// What the engine asks of the swarm.
+enum Command {
+    Publish(Topic, Bytes),
+    Request(
+        libp2p::PeerId,
+        Bytes,
+        oneshot::Sender<request_response::OutboundRequestId>,
+    ),
+    Reply(request_response::InboundRequestId, Bytes),
+}
+
+/// A running network: the actor the engine talks to and the outbox for
+/// transactions this node accepted.
+pub struct P2p {
+    /// The engine's network actor.
+    pub actor: ActorRef<Msg<Ctx>>,
+    /// Transactions to gossip.
+    pub outbox: mpsc::Sender<Transaction>,
+}
+
+/// Starts the network with `key`'s identity. `api` takes the transactions
+/// peers gossip; `peer_count` follows the number of connected peers.
+pub async fn spawn(
+    key: libp2p::identity::Keypair,
+    cfg: P2pConfig,
+    api: ApiState,
+    peer_count: Arc<AtomicUsize>,
+) -> anyhow::Result<P2p> {
+    let own = PeerId::from_libp2p(&key.public().to_peer_id());
+    let swarm = build_swarm(key, &cfg)?;
+    let (outbox, txs) = mpsc::channel(OUTBOX);
+    let (commands, command_rx) = mpsc::channel(COMMANDS);
+    let args = Args {
+        own,
+        commands,
+        swarm: Box::new(SwarmParts {
+            swarm,
+            cfg,
+            api,
+            peer_count,
+            txs,
+            commands: command_rx,
+        }),
+    };
+    let (actor, _) = Actor::spawn(None, NetworkActor, args)
+        .await
+        .map_err(|e| anyhow::anyhow!("starting the network actor: {e}"))?;
+    Ok(P2p { actor, outbox })
+}
+
+/// What the swarm task owns.
+struct SwarmParts {
+    swarm: libp2p::Swarm<Behaviour>,
+    cfg: P2pConfig,
+    api: ApiState,
+    peer_count: Arc<AtomicUsize>,
+    txs: mpsc::Receiver<Transaction>,
+    commands: mpsc::Receiver<Command>,
+}
+
+fn build_swarm(
+    key: libp2p::identity::Keypair,
+    cfg: &P2pConfig,
+) -> anyhow::Result<libp2p::Swarm<Behaviour>> {
+    let txs = Topic::Txs.ident(&cfg.chain_id).hash();
+    let gossip_config = gossipsub::ConfigBuilder::default()
+        .validation_mode(gossipsub::ValidationMode::Strict)
+        .max_transmit_size(cfg.max_message)
+        .heartbeat_interval(Duration::from_millis(500))
+        .message_id_fn(move |m: &gossipsub::Message| {
+            if m.topic == txs {
+                // A transaction is the same message whoever sends it.
+                gossipsub::MessageId::from(charity_ledger::crypto::sha256(&m.data).to_hex())
+            } else {
+                // Consensus messages are re-sent on purpose (liveness):
+                // each sending is its own message.
+                let source = m.source.map(|p| p.to_base58()).unwrap_or_default();
+                let seq = m.sequence_number.unwrap_or_default();
+                gossipsub::MessageId::from(format!("{source}/{seq}"))
+            }
+        })
+        .build()
+        .map_err(|e| anyhow::anyhow!("gossip configuration: {e}"))?;
+    let sync_config = sync::Config::default().with_max_response_size(cfg.max_response);
+    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )?
+        .with_behaviour(|key| {
+            let gossipsub = gossipsub::Behaviour::new(
+                gossipsub::MessageAuthenticity::Signed(key.clone()),
+                gossip_config,
+            )?;
+            Ok(Behaviour {
+                allowed: allow_block_list::Behaviour::default(),
+                gossipsub,
+                sync: sync::Behaviour::new(sync_config),
+            })
+        })
+        .map_err(|e| anyhow::anyhow!("network behaviour: {e}"))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(600)))
+        .build();
+    for (_, peer) in &cfg.peers {
+        swarm.behaviour_mut().allowed.allow_peer(*peer);
+        swarm.behaviour_mut().gossipsub.add_explicit_peer(peer);
+    }
+    for topic in Topic::ALL {
+        swarm
+            .behaviour_mut()
+            .gossipsub
+            .subscribe(&topic.ident(&cfg.chain_id))?;
+    }
+    swarm.listen_on(cfg.listen.clone())?;
+    Ok(swarm)
+}
+
+/// Runs the swarm; what it hears for the engine goes to `actor` as
+/// [`Msg::NewEvent`], in order.
+async fn run_swarm(parts: SwarmParts, actor: ActorRef<Msg<Ctx>>) {
+    let SwarmParts {
+        mut swarm,
+        cfg,
+        api,
+        peer_count,
+        mut txs,
+        mut commands,
+    } = parts;
+    let topics: HashMap<gossipsub::TopicHash, Topic> = Topic::ALL
+        .iter()
+        .map(|t| (t.ident(&cfg.chain_id).hash(), *t))
+        .collect();
+    let idents: HashMap<Topic, gossipsub::IdentTopic> = Topic::ALL
+        .iter()
+        .map(|t| (*t, t.ident(&cfg.chain_id)))
+        .collect();
+    let allowed: HashSet<libp2p::PeerId> = cfg.peers.iter().map(|(_, p)| *p).collect();
+    let mut channels: HashMap<request_response::InboundRequestId, sync::ResponseChannel> =
+        HashMap::new();
+    let mut redial = tokio::time::interval(Duration::from_secs(2));
+    let mut connected: HashSet<libp2p::PeerId> = HashSet::new();
+    let publish = |swarm: &mut libp2p::Swarm<Behaviour>, topic: Topic, data: Bytes| {
+        let Some(ident) = idents.get(&topic) else {
+            return;
+        };
+        match swarm.behaviour_mut().gossipsub.publish(ident.clone(), data) {
+            Ok(_) => {}
+            // Alone on the network there is nobody to tell; not an error.
+            Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {}
+            Err(gossipsub::PublishError::Duplicate) => {}
+            Err(e) => tracing::debug!(%e, ?topic, "message not gossiped"),
+        }
+    };
+    loop {
+        tokio::select! {
+            out = txs.recv() => {
+                let Some(t) = out else { return };
+                match t.to_canonical_json() {
+                    Ok(bytes) => publish(&mut swarm, Topic::Txs, Bytes::from(bytes)),
+                    Err(e) => tracing::warn!(%e, tx = %t.id(), "transaction not encoded"),
+                }
+            }
+            command = commands.recv() => match command {
+                None => return,
+                Some(Command::Publish(topic, data)) => publish(&mut swarm, topic, data),
+                Some(Command::Request(peer, data, reply)) => {
+                    let id = swarm.behaviour_mut().sync.send_request(peer, data);
+                    let _ = reply.send(id);
+                }
+                Some(Command::Reply(id, data)) => match channels.remove(&id) {
+                    Some(channel) => {
+                        if let Err(e) = swarm.behaviour_mut().sync.send_response(channel, data) {
+                            tracing::debug!(%e, "sync response not sent (the peer left?)");
+                        }
+                    }
+                    None => tracing::debug!(%id, "a reply to a sync request no longer awaited"),
+                },
+            },
+            _ = redial.tick() => {
+                for (addr, peer) in &cfg.peers {
+                    if !connected.contains(peer) {
+                        let opts = DialOpts::peer_id(*peer).addresses(vec![addr.clone()]).build();
+                        let _ = swarm.dial(opts);
+                    }
+                }
+            }
+            event = swarm.select_next_some() => {
+                let news = match event {
+                    SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message { propagation_source, message, .. })) => {
+                        let author = message.source.unwrap_or(propagation_source);
+                        if !allowed.contains(&author) {
+                            tracing::warn!(%author, via = %propagation_source, "message from a peer not in the configuration dropped");
+                            continue;
+                        }
+                        let Some(topic) = topics.get(&message.topic).copied() else {
+                            tracing::debug!(topic = %message.topic, "message on an unknown topic dropped");
+                            continue;
+                        };
+                        if topic == Topic::Txs {
+                            match Transaction::decode(&message.data) {
+                                Ok(t) => {
+                                    let id = t.id();
+                                    if let Err(e) = accept(&api, t) {
+                                        tracing::debug!(%id, code = %e.code, "gossiped transaction not kept");
+                                    }
+                                }
+                                Err(e) => tracing::warn!(%author, code = e.code(), "undecodable transaction dropped"),
+                            }
+                            continue;
+                        }
+                        let from = PeerId::from_libp2p(&author);
+                        let data = Bytes::from(message.data);
+                        match topic {
+                            Topic::Consensus => Event::ConsensusMessage(Channel::Consensus, from, data),
+                            Topic::ProposalParts => Event::ConsensusMessage(Channel::ProposalParts, from, data),
+                            Topic::Status => Event::ConsensusMessage(Channel::Sync, from, data),
+                            Topic::Liveness => Event::LivenessMessage(Channel::Liveness, from, data),
+                            Topic::Txs => continue,
+                        }
+                    }
+                    SwarmEvent::Behaviour(BehaviourEvent::Sync(sync::Event::Message { peer, message, .. })) => {
+                        let peer = PeerId::from_libp2p(&peer);
+                        Event::Sync(match message {
+                            request_response::Message::Request { request_id, request, channel } => {
+                                channels.insert(request_id, channel);
+                                sync::RawMessage::Request { request_id, peer, body: request.0 }
+                            }
+                            request_response::Message::Response { request_id, response } => {
+                                sync::RawMessage::Response { request_id, peer, body: response.0 }
+                            }
+                        })
+                    }
+                    SwarmEvent::Behaviour(BehaviourEvent::Sync(sync::Event::InboundFailure { request_id, peer, error, .. })) => {
+                        channels.remove(&request_id);
+                        tracing::debug!(%peer, %error, "a sync request from a peer failed");
+                        continue;
+                    }
+                    SwarmEvent::NewListenAddr { address, .. } => Event::Listening(address),
+                    SwarmEvent::ConnectionEstablished { peer_id, num_established, .. } => {
+                        connected.insert(peer_id);
+                        peer_count.store(connected.len(), Ordering::Relaxed);
+                        if num_established.get() > 1 {
+                            continue;
+                        }
+                        Event::PeerConnected(PeerId::from_libp2p(&peer_id))
+                    }
+                    SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
+                        connected.remove(&peer_id);
+                        peer_count.store(connected.len(), Ordering::Relaxed);
+                        Event::PeerDisconnected(PeerId::from_libp2p(&peer_id))
+                    }
+                    SwarmEvent::IncomingConnectionError { send_back_addr, error, .. } => {
+                        tracing::warn!(%send_back_addr, %error, "refused a connection (not a configured peer?)");
+                        continue;
+                    }
+                    _ => continue,
+                };
+                if actor.cast(Msg::NewEvent(news)).is_err() {
+                    // The engine has stopped; so does the network.
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The engine's view of the network.
+pub struct NetworkActor;
+
+/// What the actor starts with.
+pub struct Args {
+    own: PeerId,
+    commands: mpsc::Sender<Command>,
+    swarm: Box<SwarmParts>,
+}
+
+/// The actor's state.
+pub struct State {
+    own: PeerId,
+    commands: mpsc::Sender<Command>,
+    listening: Vec<Multiaddr>,
+    peers: BTreeSet<PeerId>,
+    port: OutputPort<NetworkEvent<Ctx>>,
+    requests: HashMap<InboundRequestId, request_response::InboundRequestId>,
+    swarm_task: tokio::task::JoinHandle<()>,
+}
+
+impl NetworkActor {
+    fn decode<T>(data: Bytes, what: &str, from: PeerId) -> Option<T>
+    where
+        WireCodec: Codec<T>,
+    {
+        match WireCodec.decode(data) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                tracing::warn!(%from, %e, "undecodable {what} dropped");
+                None
+            }
+        }
+    }
+
+    fn encode<T>(value: &T, what: &str) -> Option<Bytes>
+    where
+        WireCodec: Codec<T>,
+    {
+        match WireCodec.encode(value) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                tracing::error!(%e, "cannot encode a {what}");
+                None
+            }
+        }
+    }
+
+    /// Turns what the swarm heard into the engine's event.
+    fn heard(state: &mut State, news: Event) {
+        let event = match news {
+            Event::Listening(addr) => {
+                state.listening.push(addr.clone());
+                NetworkEvent::Listening(addr)
+            }
+            Event::PeerConnected(p) => {
+                state.peers.insert(p);
+                NetworkEvent::PeerConnected(p)
+            }
+            Event::PeerDisconnected(p) => {
+                state.peers.remove(&p);
+                NetworkEvent::PeerDisconnected(p)
+            }
+            Event::ConsensusMessage(Channel::Consensus, from, data) => {
+                match Self::decode::<SignedConsensusMsg<Ctx>>(data, "consensus message", from) {
+                    Some(SignedConsensusMsg::Vote(v)) => NetworkEvent::Vote(from, v),
+                    Some(SignedConsensusMsg::Proposal(p)) => NetworkEvent::Proposal(from, p),
+                    None => return,
+                }
+            }
+            Event::ConsensusMessage(Channel::ProposalParts, from, data) => {
+                match Self::decode(data, "proposal part", from) {
+                    Some(part) => NetworkEvent::ProposalPart(from, part),
+                    None => return,
+                }
+            }
+            Event::ConsensusMessage(Channel::Sync, from, data) => {
+                let Some(status) = Self::decode::<sync::Status<Ctx>>(data, "status", from) else {
+                    return;
+                };
+                if status.peer_id != from {
+                    tracing::warn!(%from, claimed = %status.peer_id, "a status naming another peer dropped");
+                    return;
+                }
+                NetworkEvent::Status(
+                    from,
+                    Status::new(status.tip_height, status.history_min_height),
+                )
+            }
+            Event::LivenessMessage(Channel::Liveness, from, data) => {
+                match Self::decode::<LivenessMsg<Ctx>>(data, "liveness message", from) {
+                    Some(LivenessMsg::Vote(v)) => NetworkEvent::Vote(from, v),
+                    Some(LivenessMsg::PolkaCertificate(c)) => {
+                        NetworkEvent::PolkaCertificate(from, c)
+                    }
+                    Some(LivenessMsg::SkipRoundCertificate(c)) => {
+                        NetworkEvent::RoundCertificate(from, c)
+                    }
+                    None => return,
+                }
+            }
+            Event::ConsensusMessage(..) | Event::LivenessMessage(..) => return,
+            Event::Sync(sync::RawMessage::Request {
+                request_id,
+                peer,
+                body,
+            }) => {
+                let Some(request) = Self::decode(body, "sync request", peer) else {
+                    return;
+                };
+                let id = InboundRequestId::new(request_id);
+                state.requests.insert(id.clone(), request_id);
+                NetworkEvent::SyncRequest(id, peer, request)
+            }
+            Event::Sync(sync::RawMessage::Response {
+                request_id,
+                peer,
+                body,
+            }) => {
+                let response = Self::decode(body, "sync response", peer);
+                NetworkEvent::SyncResponse(OutboundRequestId::new(request_id), peer, response)
+            }
+        };
+        state.port.send(event);
+    }
+
+    async fn command(state: &State, c: Command) -> Result<(), ActorProcessingErr> {
+        state
+            .commands
+            .send(c)
+            .await
+            .map_err(|_| ActorProcessingErr::from("the network has stopped"))
+    }
+}
+
+#[ractor::async_trait]
+impl Actor for NetworkActor {
+    type Msg = Msg<Ctx>;
+    type State = State;
+    type Arguments = Args;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: Args,
+    ) -> Result<State, ActorProcessingErr> {
+        let Args {
+            own,
+            commands,
+            swarm,
+        } = args;
+        let swarm_task = tokio::spawn(run_swarm(*swarm, myself));
+        Ok(State {
+            own,
+            commands,
+            listening: Vec::new(),
+            peers: BTreeSet::new(),
+            port: OutputPort::with_capacity(EVENTS),
+            requests: HashMap::new(),
+            swarm_task,
+        })
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut State,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            Msg::Subscribe(subscriber) => {
+                for addr in &state.listening {
+                    subscriber.send(NetworkEvent::Listening(addr.clone()));
+                }
+                for peer in &state.peers {
+                    subscriber.send(NetworkEvent::PeerConnected(*peer));
+                }
+                subscriber.subscribe_to_port(&state.port);
+            }
+            Msg::PublishConsensusMsg(m) => {
+                if let Some(data) = Self::encode(&m, "consensus message") {
+                    Self::command(state, Command::Publish(Topic::Consensus, data)).await?;
+                }
+            }
+            Msg::PublishLivenessMsg(m) => {
+                if let Some(data) = Self::encode(&m, "liveness message") {
+                    Self::command(state, Command::Publish(Topic::Liveness, data)).await?;
+                }
+            }
+            Msg::PublishProposalPart(m) => {
+                if let Some(data) = Self::encode(&m, "proposal part") {
+                    Self::command(state, Command::Publish(Topic::ProposalParts, data)).await?;
+                }
+            }
+            Msg::BroadcastStatus(status) => {
+                let status = sync::Status::<Ctx> {
+                    peer_id: state.own,
+                    tip_height: status.tip_height,
+                    history_min_height: status.history_min_height,
+                };
+                if let Some(data) = Self::encode(&status, "status") {
+                    Self::command(state, Command::Publish(Topic::Status, data)).await?;
+                }
+            }
+            Msg::OutgoingRequest(peer, request, reply_to) => {
+                let Some(data) = Self::encode(&request, "sync request") else {
+                    return Ok(());
+                };
+                let (reply, id) = oneshot::channel();
+                Self::command(state, Command::Request(peer.to_libp2p(), data, reply)).await?;
+                let id = id.await?;
+                reply_to.send(OutboundRequestId::new(id))?;
+            }
+            Msg::OutgoingResponse(id, response) => {
+                let Some(p2p_id) = state.requests.remove(&id) else {
+                    tracing::debug!(%id, "a response to a request not awaited");
+                    return Ok(());
+                };
+                if let Some(data) = Self::encode(&response, "sync response") {
+                    Self::command(state, Command::Reply(p2p_id, data)).await?;
+                }
+            }
+            Msg::GetState { reply } => {
+                reply.send(state.peers.len())?;
+            }
+            Msg::NewEvent(event) => Self::heard(state, event),
+        }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut State,
+    ) -> Result<(), ActorProcessingErr> {
+        state.swarm_task.abort();
+        Ok(())
+    }
+}
