@@ -121,6 +121,31 @@ pub struct P2p {
     pub actor: ActorRef<Msg<Ctx>>,
     /// Transactions to gossip.
     pub outbox: mpsc::Sender<Transaction>,
+    /// The tip heights connected peers announced.
+    pub tips: PeerTips,
+}
+
+/// The tip height each connected peer last announced.
+#[derive(Clone, Default)]
+pub struct PeerTips(Arc<std::sync::Mutex<HashMap<PeerId, u64>>>);
+
+impl PeerTips {
+    /// The highest announced tip, 0 if none.
+    pub fn highest(&self) -> u64 {
+        self.0
+            .lock()
+            .map(|t| t.values().copied().max().unwrap_or(0))
+            .unwrap_or(0)
+    }
+
+    fn set(&self, peer: PeerId, height: Option<u64>) {
+        if let Ok(mut t) = self.0.lock() {
+            match height {
+                Some(h) => t.insert(peer, h),
+                None => t.remove(&peer),
+            };
+        }
+    }
 }
 
 /// Starts the network with `key`'s identity. `api` takes the transactions
@@ -135,9 +160,11 @@ pub async fn spawn(
     let swarm = build_swarm(key, &cfg)?;
     let (outbox, txs) = mpsc::channel(OUTBOX);
     let (commands, command_rx) = mpsc::channel(COMMANDS);
+    let tips = PeerTips::default();
     let args = Args {
         own,
         commands,
+        tips: tips.clone(),
         swarm: Box::new(SwarmParts {
             swarm,
             cfg,
@@ -150,7 +177,11 @@ pub async fn spawn(
     let (actor, _) = Actor::spawn(None, NetworkActor, args)
         .await
         .map_err(|e| anyhow::anyhow!("starting the network actor: {e}"))?;
-    Ok(P2p { actor, outbox })
+    Ok(P2p {
+        actor,
+        outbox,
+        tips,
+    })
 }
 
 /// What the swarm task owns.
@@ -378,6 +409,7 @@ pub struct NetworkActor;
 pub struct Args {
     own: PeerId,
     commands: mpsc::Sender<Command>,
+    tips: PeerTips,
     swarm: Box<SwarmParts>,
 }
 
@@ -385,6 +417,7 @@ pub struct Args {
 pub struct State {
     own: PeerId,
     commands: mpsc::Sender<Command>,
+    tips: PeerTips,
     listening: Vec<Multiaddr>,
     peers: BTreeSet<PeerId>,
     port: OutputPort<NetworkEvent<Ctx>>,
@@ -432,6 +465,7 @@ impl NetworkActor {
             }
             Event::PeerDisconnected(p) => {
                 state.peers.remove(&p);
+                state.tips.set(p, None);
                 NetworkEvent::PeerDisconnected(p)
             }
             Event::ConsensusMessage(Channel::Consensus, from, data) => {
@@ -455,6 +489,7 @@ impl NetworkActor {
                     tracing::warn!(%from, claimed = %status.peer_id, "a status naming another peer dropped");
                     return;
                 }
+                state.tips.set(from, Some(status.tip_height.0));
                 NetworkEvent::Status(
                     from,
                     Status::new(status.tip_height, status.history_min_height),
@@ -520,12 +555,14 @@ impl Actor for NetworkActor {
         let Args {
             own,
             commands,
+            tips,
             swarm,
         } = args;
         let swarm_task = tokio::spawn(run_swarm(*swarm, myself));
         Ok(State {
             own,
             commands,
+            tips,
             listening: Vec::new(),
             peers: BTreeSet::new(),
             port: OutputPort::with_capacity(EVENTS),

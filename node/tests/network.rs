@@ -377,6 +377,16 @@ fn invalid_proposals_are_never_committed_and_a_late_full_node_syncs() {
             "height {h}"
         );
     }
+    // Its status reports what its peers announced, and, caught up, that
+    // it is not syncing.
+    until(
+        "the full node to hear its peers' tips and be caught up",
+        || {
+            let s = get(&format!("{}/v1/status", follower.url));
+            let peer = s["peer_height"].as_u64().unwrap();
+            peer >= target && s["syncing"] == false
+        },
+    );
 
     // A transaction submitted to the full node, which never proposes,
     // reaches the validators by gossip and is committed.

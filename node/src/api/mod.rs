@@ -55,6 +55,9 @@ pub struct ApiState {
     pub clock: Arc<dyn Fn() -> u64 + Send + Sync>,
     /// Connected peers.
     pub peers: Arc<dyn Fn() -> usize + Send + Sync>,
+    /// The highest tip height a connected peer has announced (0 before
+    /// any has).
+    pub peer_height: Arc<dyn Fn() -> u64 + Send + Sync>,
     /// Prometheus metrics (none if they could not be registered).
     pub metrics: Option<metrics::Metrics>,
     /// Where accepted transactions go to be gossiped to the other nodes.
@@ -77,6 +80,7 @@ impl ApiState {
                     .unwrap_or(0)
             }),
             peers: Arc::new(|| 0),
+            peer_height: Arc::new(|| 0),
             metrics: metrics::Metrics::new().ok(),
             gossip: None,
         }

@@ -457,14 +457,22 @@ pub async fn genesis(State(state): State<ApiState>) -> Answer {
     Ok(Json(to_json(store.genesis())?))
 }
 
-/// `GET /v1/status`.
-#[utoipa::path(get, path = "/v1/status", responses((status = 200, description = "{chain_id, height, block_hash, time, log_size, peers, syncing, pending}")))]
+/// How far behind the best peer a node must be to say it is syncing: one
+/// block behind is the ordinary moment between a peer's commit and ours.
+const SYNCING_LAG: u64 = 2;
+
+/// `GET /v1/status`. `peer_height` is the highest tip a connected peer
+/// has announced (peers announce theirs every few seconds, so it may lag);
+/// `syncing` is true while that is at least two blocks above `height`.
+#[utoipa::path(get, path = "/v1/status", responses((status = 200, description = "{chain_id, height, block_hash, time, log_size, peers, peer_height, syncing, pending}")))]
 pub async fn status(State(state): State<ApiState>) -> Answer {
     let store = read(&state)?;
     let tip = store.tip();
+    let peer_height = (state.peer_height)();
     Ok(Json(json!({
         "chain_id": tip.chain_id, "height": tip.height, "block_hash": tip.block_hash, "time": tip.time,
-        "log_size": tip.log.size(), "peers": (state.peers)(), "syncing": false, "pending": state.mempool.len(),
+        "log_size": tip.log.size(), "peers": (state.peers)(), "peer_height": peer_height,
+        "syncing": peer_height >= tip.height.saturating_add(SYNCING_LAG), "pending": state.mempool.len(),
     })))
 }
 

@@ -333,6 +333,8 @@ impl Node for HomeNode {
         .await
         .map_err(|e| eyre::eyre!("starting the network: {e}"))?;
         api.gossip = Some(p2p.outbox);
+        let tips = p2p.tips.clone();
+        api.peer_height = Arc::new(move || tips.highest());
         api.peers = Arc::new(move || peers.load(std::sync::atomic::Ordering::Relaxed));
 
         let listener = tokio::net::TcpListener::bind(config.http_addr)
