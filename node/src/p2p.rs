@@ -10,7 +10,8 @@
 //! peer relays it. Every gossiped message is signed by its author's node
 //! key (gossipsub's strict validation); consensus messages are in
 //! addition signed by validators, and every transaction received is checked
-//! like one submitted over HTTP before it enters the pool. Garbage is
+//! like one submitted over HTTP before it enters the pool (transactions
+//! travel in batches, one signed message for whatever was waiting). Garbage is
 //! logged and dropped; nothing a peer sends can stop the node.
 //!
 //! The consensus engine sees this network through [`NetworkActor`], which
@@ -45,6 +46,9 @@ type Ctx = CharityContext;
 
 /// Transactions waiting to be published, at most.
 const OUTBOX: usize = 10_000;
+/// Gossiped transactions travel in batches of about this many bytes (one
+/// canonical JSON transaction per line; JCS output has no raw newline).
+const TX_BATCH_BYTES: usize = 512 * 1024;
 /// Commands from the engine waiting for the swarm, at most.
 const COMMANDS: usize = 1_024;
 /// Engine events buffered for slow subscribers.
@@ -253,6 +257,27 @@ fn build_swarm(
     Ok(swarm)
 }
 
+/// Appends `t` to a gossip batch: its canonical JSON and a newline.
+fn push_tx(batch: &mut Vec<u8>, t: &Transaction) {
+    match t.to_canonical_json() {
+        Ok(bytes) => {
+            batch.extend_from_slice(&bytes);
+            batch.push(b'\n');
+        }
+        Err(e) => tracing::warn!(%e, tx = %t.id(), "transaction not encoded"),
+    }
+}
+
+/// The transactions of a gossip batch, each decoded on its own: a bad line
+/// costs only itself.
+fn batch_txs(
+    data: &[u8],
+) -> impl Iterator<Item = Result<Transaction, charity_ledger::TxError>> + '_ {
+    data.split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(Transaction::decode)
+}
+
 /// Runs the swarm; what it hears for the engine goes to `actor` as
 /// [`Msg::NewEvent`], in order.
 async fn run_swarm(parts: SwarmParts, actor: ActorRef<Msg<Ctx>>) {
@@ -292,10 +317,21 @@ async fn run_swarm(parts: SwarmParts, actor: ActorRef<Msg<Ctx>>) {
     loop {
         tokio::select! {
             out = txs.recv() => {
-                let Some(t) = out else { return };
-                match t.to_canonical_json() {
-                    Ok(bytes) => publish(&mut swarm, Topic::Txs, Bytes::from(bytes)),
-                    Err(e) => tracing::warn!(%e, tx = %t.id(), "transaction not encoded"),
+                let Some(first) = out else { return };
+                // Whatever else is already waiting goes in the same
+                // message: under load one signed message carries many
+                // transactions, and consensus messages do not queue behind
+                // thousands of small ones.
+                let mut batch = Vec::new();
+                let mut next = Some(first);
+                while let Some(t) = next.take() {
+                    push_tx(&mut batch, &t);
+                    if batch.len() < TX_BATCH_BYTES {
+                        next = txs.try_recv().ok();
+                    }
+                }
+                if !batch.is_empty() {
+                    publish(&mut swarm, Topic::Txs, Bytes::from(batch));
                 }
             }
             command = commands.recv() => match command {
@@ -335,14 +371,16 @@ async fn run_swarm(parts: SwarmParts, actor: ActorRef<Msg<Ctx>>) {
                             continue;
                         };
                         if topic == Topic::Txs {
-                            match Transaction::decode(&message.data) {
-                                Ok(t) => {
-                                    let id = t.id();
-                                    if let Err(e) = accept(&api, t) {
-                                        tracing::debug!(%id, code = %e.code, "gossiped transaction not kept");
+                            for t in batch_txs(&message.data) {
+                                match t {
+                                    Ok(t) => {
+                                        let id = t.id();
+                                        if let Err(e) = accept(&api, t) {
+                                            tracing::debug!(%id, code = %e.code, "gossiped transaction not kept");
+                                        }
                                     }
+                                    Err(e) => tracing::warn!(%author, code = e.code(), "undecodable transaction dropped"),
                                 }
-                                Err(e) => tracing::warn!(%author, code = e.code(), "undecodable transaction dropped"),
                             }
                             continue;
                         }
@@ -645,5 +683,52 @@ impl Actor for NetworkActor {
     ) -> Result<(), ActorProcessingErr> {
         state.swarm_task.abort();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use charity_ledger::dev;
+    use charity_ledger::kinds::CloseCampaign;
+    use charity_ledger::tx::TxKind;
+
+    fn tx(n: u64, summary: &str) -> Transaction {
+        dev::tx(
+            "c",
+            &dev::key("k"),
+            n,
+            TxKind::CloseCampaign(CloseCampaign {
+                campaign_id: charity_ledger::ids::CampaignId::parse("x").unwrap(),
+                summary: summary.into(),
+            }),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_batch_carries_every_transaction_and_a_bad_line_costs_only_itself() {
+        // A newline inside a string is escaped by JCS, so it cannot split a
+        // transaction.
+        let txs = [tx(1, "one"), tx(2, "two\nlines"), tx(3, "三")];
+        let mut batch = Vec::new();
+        for t in &txs {
+            push_tx(&mut batch, t);
+        }
+        let ids: Vec<_> = batch_txs(&batch).map(|t| t.unwrap().id()).collect();
+        assert_eq!(ids, txs.iter().map(|t| t.id()).collect::<Vec<_>>());
+
+        let mut hostile = b"{not json}\n".to_vec();
+        hostile.extend_from_slice(&batch);
+        hostile.extend_from_slice(b"\n\n\xff\xfe");
+        let decoded: Vec<_> = batch_txs(&hostile).collect();
+        assert_eq!(decoded.len(), 5);
+        assert!(decoded[0].is_err() && decoded[4].is_err());
+        let good: Vec<_> = decoded
+            .into_iter()
+            .filter_map(Result::ok)
+            .map(|t| t.id())
+            .collect();
+        assert_eq!(good, txs.iter().map(|t| t.id()).collect::<Vec<_>>());
     }
 }
