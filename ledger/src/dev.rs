@@ -155,6 +155,12 @@ impl<B: Backend> DevChain<B> {
         self.backend.tip()
     }
 
+    /// Signs (and proposes) later blocks with `validators`: after a
+    /// committed `set_validators`, the keys of the new set.
+    pub fn set_signers(&mut self, validators: Vec<Keypair>) {
+        self.validators = validators;
+    }
+
     /// Builds a block at `time` from `txs` (leaving out invalid ones),
     /// signs it with every validator and commits it.
     pub fn commit_block(

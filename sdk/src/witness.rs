@@ -3,6 +3,15 @@
 //! validators and extends the old one (an RFC 6962 consistency proof between
 //! the two `log_root`s). A node that rewrote history cannot produce such a
 //! proof; the witness then reports both checkpoints as evidence.
+//!
+//! When the validators change (`set_validators`), the new checkpoint names
+//! a set the witness does not yet trust. It then finds the block where the
+//! set changed, fetches the receipt of the `set_validators` transaction in
+//! it and verifies that receipt against the set it trusts; only a change
+//! the trusted validators committed is followed (design, "Receipts and
+//! proofs", step 4). The node is trusted for nothing: the headers it serves
+//! while searching only steer the search, and a wrong one ends in a refused
+//! checkpoint, never in trusting a set nobody proved.
 
 use std::path::Path;
 
@@ -50,6 +59,9 @@ pub enum Outcome {
         from: u64,
         /// The new height.
         to: u64,
+        /// Heights from which a new validator set, proven by the receipt of
+        /// its `set_validators` transaction, was followed.
+        validator_changes: Vec<u64>,
     },
 }
 
@@ -123,7 +135,7 @@ pub fn verify_checkpoint(cp: &Checkpoint, validators: &[PowerEntry]) -> Result<H
     let vhash = hash_power_list(validators).map_err(|e| e.to_string())?;
     if vhash != cp.header.validators_hash {
         return Err(format!(
-            "the header names validator set {}, the witness trusts {vhash} (a set_validators change must be followed by re-anchoring)",
+            "the header names validator set {}, the witness trusts {vhash} and no committed set_validators leads from one to the other",
             cp.header.validators_hash
         ));
     }
@@ -185,12 +197,17 @@ pub fn run(
         ));
     };
     let new = fetch_checkpoint(client)?;
-    let new_hash = verify_checkpoint(&new, &saved.validators).map_err(|reason| {
-        WitnessError::BadCheckpoint {
+    let (validators, validator_changes) = follow_validators(
+        client,
+        saved.validators.clone(),
+        saved.checkpoint.header.height,
+        &new.header,
+    )?;
+    let new_hash =
+        verify_checkpoint(&new, &validators).map_err(|reason| WitnessError::BadCheckpoint {
             height: new.header.height,
             reason,
-        }
-    })?;
+        })?;
     let old = &saved.checkpoint;
     let rewritten = |reason: String| WitnessError::Rewritten {
         reason,
@@ -237,10 +254,113 @@ pub fn run(
     let from = o.height;
     let to = n.height;
     Ok((
-        Outcome::Extended { from, to },
+        Outcome::Extended {
+            from,
+            to,
+            validator_changes,
+        },
         WitnessState {
             checkpoint: new,
+            validators,
             ..saved
         },
     ))
+}
+
+fn header_at(client: &Client, height: u64) -> Result<Header, WitnessError> {
+    let v = client
+        .get_json(&format!("/v1/blocks/{height}"))
+        .map_err(unavailable)?;
+    let header = v
+        .get("header")
+        .cloned()
+        .ok_or_else(|| unavailable(format!("/v1/blocks/{height} has no header")))?;
+    serde_json::from_value(header).map_err(|e| {
+        unavailable(format!(
+            "/v1/blocks/{height}: the header does not decode: {e}"
+        ))
+    })
+}
+
+/// The validator set in force at `target`'s height, reached from
+/// `trusted` (in force at height `from`) through proven `set_validators`
+/// changes; with the heights at which each change took effect.
+fn follow_validators(
+    client: &Client,
+    mut trusted: Vec<PowerEntry>,
+    mut from: u64,
+    target: &Header,
+) -> Result<(Vec<PowerEntry>, Vec<u64>), WitnessError> {
+    let refused = |reason: String| WitnessError::BadCheckpoint {
+        height: target.height,
+        reason,
+    };
+    let mut changes = Vec::new();
+    loop {
+        let current = hash_power_list(&trusted).map_err(unavailable)?;
+        if current == target.validators_hash || target.height <= from {
+            // Either nothing changed, or the checkpoint is not ahead of the
+            // saved one: the usual checks report what is wrong.
+            return Ok((trusted, changes));
+        }
+        // The set in force at `lo` is `trusted`; at `hi` it is another.
+        let (mut lo, mut hi) = (from, target.height);
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if header_at(client, mid)?.validators_hash == current {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        // A set changes from the height after its set_validators
+        // transaction: that transaction is in block `lo`.
+        let ids = client
+            .get_json(&format!("/v1/blocks/{lo}"))
+            .map_err(unavailable)?
+            .get("tx_ids")
+            .and_then(Value::as_array)
+            .cloned()
+            .ok_or_else(|| unavailable(format!("/v1/blocks/{lo} has no tx_ids")))?;
+        let mut next = None;
+        for id in &ids {
+            let id = id
+                .as_str()
+                .and_then(|s| Hash::parse(s).ok())
+                .ok_or_else(|| unavailable(format!("/v1/blocks/{lo}: a tx id is not 64 hex")))?;
+            let (receipt, _) = client.receipt(&id).map_err(unavailable)?;
+            let charity_ledger::TxKind::SetValidators(k) = receipt.tx.kind() else {
+                continue;
+            };
+            charity_ledger::verify_receipt(&receipt, &trusted).map_err(|e| {
+                refused(format!(
+                    "the set_validators transaction {id} at height {lo} does not verify against the trusted validators: {e}"
+                ))
+            })?;
+            if receipt.height != lo {
+                return Err(refused(format!(
+                    "the receipt of {id} is for height {}, not {lo}",
+                    receipt.height
+                )));
+            }
+            let set = charity_ledger::validators::ValidatorSet::new(k.validators.clone())
+                .map_err(|e| refused(format!("the set_validators transaction {id}: {e}")))?;
+            // The last change in a block is the one in force after it.
+            next = Some(set.public_list());
+        }
+        let Some(next) = next else {
+            return Err(refused(format!(
+                "the validators change at height {hi}, but block {lo} holds no set_validators transaction"
+            )));
+        };
+        trusted = next;
+        changes.push(hi);
+        from = hi;
+        let header = header_at(client, hi)?;
+        if header.validators_hash != hash_power_list(&trusted).map_err(unavailable)? {
+            return Err(refused(format!(
+                "the header at height {hi} does not name the set the transaction at height {lo} set"
+            )));
+        }
+    }
 }

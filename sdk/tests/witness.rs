@@ -94,6 +94,30 @@ async fn consistency(State(s): State<Current>, Query(q): Query<Sizes>) -> Json<V
     Json(json!({"from": q.from, "to": q.to, "proof": proof}))
 }
 
+async fn block(
+    State(s): State<Current>,
+    axum::extract::Path(h): axum::extract::Path<u64>,
+) -> Json<Value> {
+    let c = current(&s);
+    let c = c.lock().unwrap();
+    let st = &c.backend;
+    Json(json!({
+        "header": st.header(h).unwrap().unwrap(),
+        "commit": st.commit_certificate(h).unwrap(),
+        "tx_ids": st.block_tx_ids(h).unwrap(),
+    }))
+}
+
+async fn receipt(
+    State(s): State<Current>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Json<Value> {
+    let c = current(&s);
+    let c = c.lock().unwrap();
+    let id = charity_ledger::Hash::parse(&id).unwrap();
+    Json(serde_json::to_value(c.backend.receipt(&id).unwrap()).unwrap())
+}
+
 /// Serves whichever chain is current; returns its URL.
 fn serve(current: Current) -> String {
     let (tx, rx) = std::sync::mpsc::channel();
@@ -107,6 +131,8 @@ fn serve(current: Current) -> String {
                 .route("/v1/genesis", get(genesis))
                 .route("/v1/checkpoint", get(checkpoint))
                 .route("/v1/log/consistency", get(consistency))
+                .route("/v1/blocks/{h}", get(block))
+                .route("/v1/txs/{id}/receipt", get(receipt))
                 .with_state(current);
             let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             tx.send(l.local_addr().unwrap()).unwrap();
@@ -201,4 +227,87 @@ fn the_witness_accepts_growth_and_catches_a_rewrite() {
         assert!(evidence["served"]["commit"]["signatures"].is_array());
         assert_eq!(std::fs::read_to_string(&state).unwrap(), saved);
     }
+}
+
+#[test]
+fn the_witness_follows_validator_changes_the_trusted_set_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = chain(dir.path(), "honest", 3, validators());
+    let regulator = dev::key("w-regulator");
+    let reg_id = dev::org_id("11440100MB0000001").unwrap();
+    let served: Served = Arc::new(Mutex::new(c));
+    let now: Current = Arc::new(Mutex::new(served.clone()));
+    let node = serve(now.clone());
+    let state_dir = tempfile::tempdir().unwrap();
+    let state = state_dir.path().join("cp.json");
+    let (code, out, err) = witness(&node, &state);
+    assert_eq!(code, 0, "{out}{err}");
+
+    // Two changes in a row: at height 4 the regulator hands consensus to
+    // a new set, at height 7 to a third; blocks after each are signed by
+    // the set in force.
+    let sets: Vec<Vec<Keypair>> = ["next", "third"]
+        .iter()
+        .map(|l| (0..4).map(|i| dev::key(&format!("w-{l}-{i}"))).collect())
+        .collect();
+    {
+        let mut guard = served.lock().unwrap();
+        let c = &mut *guard;
+        let mut nonce = 100;
+        for set in &sets {
+            nonce += 1;
+            let kind = TxKind::SetValidators(charity_ledger::kinds::SetValidators {
+                validators: set
+                    .iter()
+                    .map(|k| charity_ledger::kinds::ValidatorEntry {
+                        pubkey: k.public(),
+                        power: 10,
+                        org_id: reg_id.clone(),
+                    })
+                    .collect(),
+            });
+            let t = dev::tx(CHAIN, &regulator, nonce, kind).unwrap();
+            let time = c.tip().time + 1_000;
+            let done = c.commit_block(vec![t], time).unwrap();
+            assert_eq!(done.built.rejected.len(), 0, "{:?}", done.built.rejected);
+            c.set_signers(set.clone());
+            for _ in 0..2 {
+                let time = c.tip().time + 1_000;
+                c.commit_block(vec![], time).unwrap();
+            }
+        }
+        assert_eq!(c.tip().height, 9);
+    }
+    let (code, out, err) = witness(&node, &state);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("consistent: height 3 → 9")
+            && out.contains("validator set changes at height(s) 5, 8"),
+        "{out}"
+    );
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    let trusted: Vec<String> = saved["validators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["pubkey"].as_str().unwrap().to_string())
+        .collect();
+    let mut third: Vec<String> = sets[1].iter().map(|k| k.public().to_string()).collect();
+    third.sort();
+    assert_eq!(trusted, third);
+
+    // A chain whose checkpoint names a set no committed transaction made
+    // (blocks signed by keys the witness never saw proven) is refused.
+    let dir2 = tempfile::tempdir().unwrap();
+    let impostors: Vec<Keypair> = (0..4).map(|i| dev::key(&format!("impostor-{i}"))).collect();
+    let forged = chain(dir2.path(), "honest", 12, impostors);
+    *now.lock().unwrap() = Arc::new(Mutex::new(forged));
+    let before = std::fs::read_to_string(&state).unwrap();
+    let (code, out, err) = witness(&node, &state);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("witness_bad_checkpoint") && err.contains("holds no set_validators"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&state).unwrap(), before);
 }

@@ -366,10 +366,28 @@ fn run(cli: Cli) -> Result<()> {
                             json!({"ok": true, "started_at": height}),
                             format!("witness started: checkpoint at height {height} verified and saved to {}", state.display()),
                         ),
-                        charity_sdk::witness::Outcome::Extended { from, to } => (
-                            json!({"ok": true, "from": from, "to": to}),
-                            format!("consistent: height {from} → {to}, the log only grew; checkpoint saved"),
-                        ),
+                        charity_sdk::witness::Outcome::Extended {
+                            from,
+                            to,
+                            validator_changes,
+                        } => {
+                            let followed = if validator_changes.is_empty() {
+                                String::new()
+                            } else {
+                                format!(
+                                    "; followed the validator set changes at height(s) {}, each proven by its set_validators receipt",
+                                    validator_changes
+                                        .iter()
+                                        .map(u64::to_string)
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                )
+                            };
+                            (
+                                json!({"ok": true, "from": from, "to": to, "validator_changes": validator_changes}),
+                                format!("consistent: height {from} → {to}, the log only grew{followed}; checkpoint saved"),
+                            )
+                        }
                     };
                     print(cli.json, v, text);
                 }
