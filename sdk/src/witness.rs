@@ -329,24 +329,17 @@ fn follow_validators(
                 .and_then(|s| Hash::parse(s).ok())
                 .ok_or_else(|| unavailable(format!("/v1/blocks/{lo}: a tx id is not 64 hex")))?;
             let (receipt, _) = client.receipt(&id).map_err(unavailable)?;
-            let charity_ledger::TxKind::SetValidators(k) = receipt.tx.kind() else {
+            if !matches!(receipt.tx.kind(), charity_ledger::TxKind::SetValidators(_)) {
                 continue;
-            };
-            charity_ledger::verify_receipt(&receipt, &trusted).map_err(|e| {
-                refused(format!(
-                    "the set_validators transaction {id} at height {lo} does not verify against the trusted validators: {e}"
-                ))
-            })?;
+            }
             if receipt.height != lo {
                 return Err(refused(format!(
                     "the receipt of {id} is for height {}, not {lo}",
                     receipt.height
                 )));
             }
-            let set = charity_ledger::validators::ValidatorSet::new(k.validators.clone())
-                .map_err(|e| refused(format!("the set_validators transaction {id}: {e}")))?;
             // The last change in a block is the one in force after it.
-            next = Some(set.public_list());
+            next = Some(crate::verify::validator_change(&receipt, &trusted).map_err(refused)?);
         }
         let Some(next) = next else {
             return Err(refused(format!(

@@ -242,6 +242,7 @@ fn the_witness_follows_validator_changes_the_trusted_set_committed() {
     let state = state_dir.path().join("cp.json");
     let (code, out, err) = witness(&node, &state);
     assert_eq!(code, 0, "{out}{err}");
+    let mut change_ids = Vec::new();
 
     // Two changes in a row: at height 4 the regulator hands consensus to
     // a new set, at height 7 to a third; blocks after each are signed by
@@ -254,6 +255,7 @@ fn the_witness_follows_validator_changes_the_trusted_set_committed() {
         let mut guard = served.lock().unwrap();
         let c = &mut *guard;
         let mut nonce = 100;
+        change_ids.clear();
         for set in &sets {
             nonce += 1;
             let kind = TxKind::SetValidators(charity_ledger::kinds::SetValidators {
@@ -267,6 +269,7 @@ fn the_witness_follows_validator_changes_the_trusted_set_committed() {
                     .collect(),
             });
             let t = dev::tx(CHAIN, &regulator, nonce, kind).unwrap();
+            change_ids.push(t.id());
             let time = c.tip().time + 1_000;
             let done = c.commit_block(vec![t], time).unwrap();
             assert_eq!(done.built.rejected.len(), 0, "{:?}", done.built.rejected);
@@ -276,12 +279,39 @@ fn the_witness_follows_validator_changes_the_trusted_set_committed() {
                 c.commit_block(vec![], time).unwrap();
             }
         }
-        assert_eq!(c.tip().height, 9);
+        let kind = TxKind::RegisterOrg(RegisterOrg {
+            org_id: dev::org_id("52440100MJ8888888").unwrap(),
+            name: "换届后登记的慈善会".into(),
+            role: OrgRole::Charity,
+            public_fundraising: false,
+            keys: vec![dev::key("late").public()],
+            region: Region::parse("440100").unwrap(),
+        });
+        let late = dev::tx(CHAIN, &regulator, 200, kind).unwrap();
+        change_ids.push(late.id());
+        let time = c.tip().time + 1_000;
+        c.commit_block(vec![late], time).unwrap();
+        assert_eq!(c.tip().height, 10);
+        // Receipts saved for offline checks: the two changes and a
+        // transaction committed under the third set.
+        for (i, id) in change_ids.iter().enumerate() {
+            let r = c.backend.receipt(id).unwrap();
+            std::fs::write(
+                state_dir.path().join(format!("r{i}.json")),
+                serde_json::to_vec(&r).unwrap(),
+            )
+            .unwrap();
+        }
+        std::fs::write(
+            state_dir.path().join("genesis.json"),
+            serde_json::to_vec(c.backend.genesis()).unwrap(),
+        )
+        .unwrap();
     }
     let (code, out, err) = witness(&node, &state);
     assert_eq!(code, 0, "{out}{err}");
     assert!(
-        out.contains("consistent: height 3 → 9")
+        out.contains("consistent: height 3 → 10")
             && out.contains("validator set changes at height(s) 5, 8"),
         "{out}"
     );
@@ -295,6 +325,43 @@ fn the_witness_follows_validator_changes_the_trusted_set_committed() {
     let mut third: Vec<String> = sets[1].iter().map(|k| k.public().to_string()).collect();
     third.sort();
     assert_eq!(trusted, third);
+
+    // Offline, `receipt verify` follows the same changes from the genesis
+    // file: with both change receipts the late transaction verifies;
+    // without them, or with the second alone, it does not.
+    let p = |name: &str| state_dir.path().join(name);
+    let verify = |extra: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_charity"));
+        cmd.args(["receipt", "verify"])
+            .arg(p("r2.json"))
+            .arg("--validators")
+            .arg(p("genesis.json"));
+        for c in extra {
+            cmd.arg("--change").arg(p(c));
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (code, text) = verify(&["r1.json", "r0.json"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("verified: all four steps passed (block 10)"),
+        "{text}"
+    );
+    let (code, text) = verify(&[]);
+    assert_ne!(code, 0, "{text}");
+    assert!(text.contains("step 3") || text.contains("step 4"), "{text}");
+    let (code, text) = verify(&["r1.json"]);
+    assert_ne!(code, 0, "{text}");
+    assert!(
+        text.contains("--change")
+            && text.contains("does not verify against the validators in force"),
+        "{text}"
+    );
 
     // A chain whose checkpoint names a set no committed transaction made
     // (blocks signed by keys the witness never saw proven) is refused.

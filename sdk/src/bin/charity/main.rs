@@ -153,13 +153,20 @@ enum ReceiptCommand {
         out: Option<PathBuf>,
     },
     /// Verifies a saved receipt with no network, against the validators of
-    /// a genesis file or a JSON list of {pubkey, power}.
+    /// a genesis file or a JSON list of {pubkey, power}, followed through
+    /// any validator changes given with --change.
     Verify {
         /// The receipt file.
         file: PathBuf,
         /// The trusted validators (genesis file or list).
         #[arg(long)]
         validators: PathBuf,
+        /// A saved receipt of a set_validators transaction (ids in
+        /// /v1/validators/history; save with `charity receipt get`);
+        /// repeat for each change up to the receipt's height. Each is
+        /// verified against the set in force when it was committed.
+        #[arg(long = "change")]
+        changes: Vec<PathBuf>,
     },
 }
 
@@ -266,14 +273,34 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Receipt {
-            command: ReceiptCommand::Verify { file, validators },
+            command:
+                ReceiptCommand::Verify {
+                    file,
+                    validators,
+                    changes,
+                },
         } => {
             let trusted_bytes = std::fs::read(&validators)
                 .with_context(|| format!("reading {}", validators.display()))?;
-            let trusted = verify::trusted_validators(&trusted_bytes)
+            let mut trusted = verify::trusted_validators(&trusted_bytes)
                 .map_err(|e| anyhow!("{}: {e}", validators.display()))?;
             let bytes =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            if !changes.is_empty() {
+                let mut receipts = Vec::new();
+                for c in &changes {
+                    let b = std::fs::read(c).with_context(|| format!("reading {}", c.display()))?;
+                    receipts.push(
+                        charity_ledger::Receipt::decode(&b)
+                            .map_err(|e| anyhow!("{}: not a receipt: {e}", c.display()))?,
+                    );
+                }
+                // The height to verify at; a receipt that does not decode
+                // fails below with its own step-0 error.
+                let height = charity_ledger::Receipt::decode(&bytes).map_or(0, |r| r.height);
+                trusted = verify::validators_at(trusted, &receipts, height)
+                    .map_err(|e| anyhow!("--change: {e}"))?;
+            }
             match verify::receipt_bytes(&bytes, &trusted) {
                 Ok(h) => print(
                     cli.json,
