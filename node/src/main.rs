@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod demo;
 mod network;
 
@@ -90,9 +91,12 @@ enum Command {
         /// Validators.
         #[arg(long, default_value_t = 4)]
         validators: usize,
-        /// Transactions to submit.
-        #[arg(long, default_value_t = 5_000)]
-        txs: usize,
+        /// Seconds the clients submit for.
+        #[arg(long, default_value_t = 60)]
+        secs: u64,
+        /// Concurrent HTTP clients, spread over the validators.
+        #[arg(long, default_value_t = 8)]
+        clients: usize,
     },
     /// Runs a validator from its home directory: consensus with the other
     /// validators, the HTTP API and the explorer.
@@ -228,7 +232,15 @@ fn main() {
             println!("start each with: charity-node run --home <dir>");
         }),
         Command::Run { home, with_parent } => network::run(&home, with_parent),
-        Command::Bench { validators, txs } => network::bench(validators, txs),
+        Command::Bench {
+            validators,
+            secs,
+            clients,
+        } => bench::bench(&bench::BenchOptions {
+            validators,
+            duration: Duration::from_secs(secs),
+            clients: clients.max(1),
+        }),
         Command::Init {
             home,
             genesis,

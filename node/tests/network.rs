@@ -7,7 +7,10 @@
 //! killed (-9) the other three keep committing, and the killed one restarts
 //! and catches up; a full node started later syncs from genesis to the
 //! same head; blocks proposed with an invalid transaction are never
-//! committed; a change of validators takes effect at the next height.
+//! committed; a change of validators takes effect at the next height; a
+//! stranger's connection is refused and logged; a configured peer that
+//! sends garbage on every topic and as sync requests is logged and
+//! ignored while the network keeps committing.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -504,5 +507,166 @@ fn init_writes_a_home_that_run_accepts() {
             .unwrap()
             .public(),
         key.public()
+    );
+}
+
+#[derive(libp2p::swarm::NetworkBehaviour)]
+struct Rogue {
+    gossipsub: libp2p::gossipsub::Behaviour,
+    sync: malachitebft_sync::Behaviour,
+}
+
+/// A configured peer gone bad: with the full node's key (which every
+/// validator allows) it connects to `addr` and, until `stop` is set,
+/// publishes garbage on every topic of the chain and sends garbage sync
+/// requests.
+fn rogue_peer(
+    key: &Keypair,
+    chain_id: &str,
+    addr: libp2p::Multiaddr,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<usize> {
+    let mut secret = key.secret_bytes();
+    let identity = libp2p::identity::Keypair::ed25519_from_bytes(&mut secret).unwrap();
+    let topics: Vec<libp2p::gossipsub::IdentTopic> =
+        ["txs", "consensus", "proposal-parts", "liveness", "status"]
+            .iter()
+            .map(|t| {
+                libp2p::gossipsub::IdentTopic::new(format!("charity-ledger/v1/{t}/{chain_id}"))
+            })
+            .collect();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            use libp2p::futures::StreamExt;
+            let config = libp2p::gossipsub::ConfigBuilder::default()
+                .max_transmit_size(1 << 20)
+                .build()
+                .unwrap();
+            let mut swarm = libp2p::SwarmBuilder::with_existing_identity(identity)
+                .with_tokio()
+                .with_tcp(
+                    libp2p::tcp::Config::default(),
+                    libp2p::noise::Config::new,
+                    libp2p::yamux::Config::default,
+                )
+                .unwrap()
+                .with_behaviour(|key| Rogue {
+                    gossipsub: libp2p::gossipsub::Behaviour::new(
+                        libp2p::gossipsub::MessageAuthenticity::Signed(key.clone()),
+                        config,
+                    )
+                    .unwrap(),
+                    sync: malachitebft_sync::Behaviour::default(),
+                })
+                .unwrap()
+                .build();
+            for t in &topics {
+                swarm.behaviour_mut().gossipsub.subscribe(t).unwrap();
+            }
+            swarm.dial(addr).unwrap();
+            let garbage: Vec<Vec<u8>> = vec![
+                vec![],
+                vec![0xff; 3],
+                b"{\"not\":\"what you expect\"}".to_vec(),
+                b"\n\n{\"body\":{\"chain_id\":".to_vec(),
+                (0..=255u8).cycle().take(300_000).collect(),
+            ];
+            let mut sent = 0usize;
+            let mut tick = tokio::time::interval(Duration::from_millis(50));
+            let mut round = 0usize;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        round += 1;
+                        for t in &topics {
+                            let mut g = garbage[round % garbage.len()].clone();
+                            g.extend_from_slice(&round.to_be_bytes());
+                            if swarm.behaviour_mut().gossipsub.publish(t.clone(), g).is_ok() {
+                                sent += 1;
+                            }
+                        }
+                        let peers: Vec<_> = swarm.connected_peers().copied().collect();
+                        for p in peers {
+                            swarm
+                                .behaviour_mut()
+                                .sync
+                                .send_request(p, bytes::Bytes::from(garbage[round % garbage.len()].clone()));
+                        }
+                    }
+                    _ = swarm.select_next_some() => {}
+                }
+            }
+            sent
+        })
+    })
+}
+
+#[test]
+fn a_configured_peer_sending_garbage_does_not_hurt_the_network() {
+    let dir = tempfile::tempdir().unwrap();
+    testnet(dir.path(), 1);
+    let nodes: Vec<Validator> = (0..4)
+        .map(|i| Validator::start(&dir.path().join(format!("node-{i}"))))
+        .collect();
+    until("a first height", || height(&nodes[1]) >= 1);
+    let genesis =
+        Genesis::decode(&std::fs::read(dir.path().join("node-0/genesis.json")).unwrap()).unwrap();
+    let config = std::fs::read_to_string(dir.path().join("node-1/config.toml")).unwrap();
+    let listen: libp2p::Multiaddr = config
+        .lines()
+        .find_map(|l| l.strip_prefix("p2p_listen = "))
+        .unwrap()
+        .trim_matches('"')
+        .parse()
+        .unwrap();
+    // The full node's key is in every validator's allow list; the test
+    // uses it, and the full node itself never starts.
+    let key = charity_sdk::keys::load(&dir.path().join("node-4/node.key")).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let rogue = rogue_peer(&key, &genesis.chain_id, listen, stop.clone());
+
+    // The garbage arrives and is dropped, logged…
+    let log = dir.path().join("node-1/node.log");
+    until("node 1 to log the garbage it dropped", || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        [
+            "consensus message",
+            "proposal part",
+            "liveness message",
+            "status",
+            "sync request",
+            "transaction",
+        ]
+        .iter()
+        .all(|what| text.contains(&format!("undecodable {what} dropped")))
+    });
+    // …while the network goes on committing, with every node answering.
+    let before = height(&nodes[1]);
+    let regulator = charity_sdk::keys::load(&dir.path().join("regulator.key")).unwrap();
+    let t = registration(&genesis.chain_id, &regulator, 77);
+    let (code, body) = submit(&nodes[1], &t);
+    assert_eq!(code, 202, "{body}");
+    until("the transaction to be committed everywhere", || {
+        nodes.iter().all(|n| committed_height(n, &t.id()).is_some())
+    });
+    until("three more heights", || height(&nodes[1]) >= before + 3);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sent = rogue.join().unwrap();
+    assert!(sent > 0, "the rogue peer published nothing");
+    for n in &nodes {
+        assert!(
+            try_get(&format!("{}/v1/status", n.url)).is_some(),
+            "{} stopped answering",
+            n.url
+        );
+    }
+    let h = height(&nodes[1]).min(height(&nodes[3]));
+    assert_eq!(
+        get(&format!("{}/v1/blocks/{h}", nodes[1].url))["hash"],
+        get(&format!("{}/v1/blocks/{h}", nodes[3].url))["hash"]
     );
 }
