@@ -49,6 +49,8 @@ const OUTBOX: usize = 10_000;
 /// Gossiped transactions travel in batches of about this many bytes (one
 /// canonical JSON transaction per line; JCS output has no raw newline).
 const TX_BATCH_BYTES: usize = 512 * 1024;
+/// Gossiped transaction batches waiting to be checked, at most.
+const GOSSIP_BACKLOG: usize = 64;
 /// Commands from the engine waiting for the swarm, at most.
 const COMMANDS: usize = 1_024;
 /// Engine events buffered for slow subscribers.
@@ -289,6 +291,29 @@ async fn run_swarm(parts: SwarmParts, actor: ActorRef<Msg<Ctx>>) {
         mut txs,
         mut commands,
     } = parts;
+    let (gossiped, checker) =
+        std::sync::mpsc::sync_channel::<(libp2p::PeerId, Vec<u8>)>(GOSSIP_BACKLOG);
+    let checking = std::thread::Builder::new()
+        .name("gossip-check".into())
+        .spawn(move || {
+            for (author, data) in checker {
+                for t in batch_txs(&data) {
+                    match t {
+                        Ok(t) => {
+                            let id = t.id();
+                            if let Err(e) = accept(&api, t) {
+                                tracing::debug!(%id, code = %e.code, "gossiped transaction not kept");
+                            }
+                        }
+                        Err(e) => tracing::warn!(%author, code = e.code(), "undecodable transaction dropped"),
+                    }
+                }
+            }
+        });
+    if let Err(e) = checking {
+        tracing::error!(%e, "cannot start the gossip checker; the network stops");
+        return;
+    }
     let topics: HashMap<gossipsub::TopicHash, Topic> = Topic::ALL
         .iter()
         .map(|t| (t.ident(&cfg.chain_id).hash(), *t))
@@ -371,16 +396,15 @@ async fn run_swarm(parts: SwarmParts, actor: ActorRef<Msg<Ctx>>) {
                             continue;
                         };
                         if topic == Topic::Txs {
-                            for t in batch_txs(&message.data) {
-                                match t {
-                                    Ok(t) => {
-                                        let id = t.id();
-                                        if let Err(e) = accept(&api, t) {
-                                            tracing::debug!(%id, code = %e.code, "gossiped transaction not kept");
-                                        }
-                                    }
-                                    Err(e) => tracing::warn!(%author, code = e.code(), "undecodable transaction dropped"),
-                                }
+                            // Checking signatures takes time; it is done
+                            // off this loop so consensus messages keep
+                            // flowing. When the checker is behind, the
+                            // batch is dropped: gossip is best effort and
+                            // the sender's node still holds them.
+                            if let Err(std::sync::mpsc::TrySendError::Full(_)) =
+                                gossiped.try_send((author, message.data))
+                            {
+                                tracing::warn!(%author, "gossiped transactions dropped: the checker is behind");
                             }
                             continue;
                         }

@@ -15,13 +15,13 @@
 //! - For value sync it serves stored blocks with their certificates and
 //!   accepts synced ones (the engine checks their certificates).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
 use charity_ledger::hex::Hash;
-use charity_ledger::{build_block, execute_block, Keypair, Store};
+use charity_ledger::{build_block, execute_block, BlockEffects, Keypair, Store};
 use malachitebft_app_channel::app::engine::host::Next;
 use malachitebft_app_channel::app::streaming::{StreamContent, StreamId, StreamMessage};
 use malachitebft_app_channel::app::types::core::{
@@ -80,6 +80,11 @@ pub struct App {
     streams: Streams,
     /// Proposals seen or built, by height, round and value.
     proposals: BTreeMap<(u64, i64), Vec<ProposedValue<CharityContext>>>,
+    /// What committing each block this node built or validated writes, by
+    /// block hash: a decided block is then stored without executing it a
+    /// second time (its signatures and rules were checked on the same
+    /// parent state, which the block hash names).
+    executed: std::sync::Mutex<HashMap<Hash, BlockEffects>>,
     height: Height,
     round: Round,
     clock: Arc<dyn Fn() -> u64 + Send + Sync>,
@@ -120,6 +125,7 @@ impl App {
             settings,
             streams: Streams::default(),
             proposals: BTreeMap::new(),
+            executed: std::sync::Mutex::new(HashMap::new()),
             height: Height(1),
             round: Round::Nil,
             clock,
@@ -209,6 +215,8 @@ impl App {
         let mut block = built.block;
         if self.settings.propose_invalid {
             corrupt(&mut block, self.ctx.chain_id(), height.0);
+        } else {
+            self.executed_block(built.effects);
         }
         BlockValue::new(block).map_err(store_err)
     }
@@ -356,7 +364,10 @@ impl App {
             return Ok(Validity::Invalid);
         }
         match execute_block(store.kv(), tip, block) {
-            Ok(_) => Ok(Validity::Valid),
+            Ok(effects) => {
+                self.executed_block(effects);
+                Ok(Validity::Valid)
+            }
             Err(e) => {
                 tracing::warn!(%height, %e, "invalid proposed block");
                 Ok(Validity::Invalid)
@@ -383,7 +394,18 @@ impl App {
                 return Ok(());
             }
             let tip = store.tip().clone();
-            let effects = execute_block(store.kv(), &tip, value.block()).map_err(store_err)?;
+            let known = self
+                .executed
+                .lock()
+                .ok()
+                .and_then(|mut m| m.remove(&cert.value_id.0))
+                .filter(|e| {
+                    e.header.height == tip.height + 1 && e.header.prev_hash == tip.block_hash
+                });
+            let effects = match known {
+                Some(e) => e,
+                None => execute_block(store.kv(), &tip, value.block()).map_err(store_err)?,
+            };
             let event = BlockEvent {
                 height: effects.header.height,
                 hash: effects.block_hash,
@@ -397,7 +419,17 @@ impl App {
         self.api.committed(event);
         let h = cert.height.0;
         self.proposals.retain(|(ph, _), _| *ph > h);
+        if let Ok(mut m) = self.executed.lock() {
+            m.retain(|_, e| e.header.height > h);
+        }
         Ok(())
+    }
+
+    /// Keeps what committing a block this node built or validated writes.
+    fn executed_block(&self, effects: BlockEffects) {
+        if let Ok(mut m) = self.executed.lock() {
+            m.insert(effects.block_hash, effects);
+        }
     }
 
     /// A stored block and its certificate, for a lagging peer.
