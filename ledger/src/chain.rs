@@ -193,12 +193,20 @@ fn storage(height: u64) -> impl Fn(KvError) -> BlockError {
 }
 
 /// Runs the stateless checks of every transaction in parallel; the first
-/// failure in block order wins, so every node reports the same one.
-fn check_all_stateless(txs: &[Transaction], chain_id: &str) -> Vec<Result<(), TxError>> {
+/// failure in block order wins, so every node reports the same one. The
+/// signature of a transaction `verified` vouches for is not checked again.
+fn check_all_stateless(
+    txs: &[Transaction],
+    chain_id: &str,
+    verified: &(dyn Fn(&Transaction) -> bool + Sync),
+) -> Vec<Result<(), TxError>> {
     let keys = crate::crypto::KeyCache::new(txs.iter().map(|t| &t.body().signer));
     txs.par_iter()
         .map(|tx| {
             validate::check_fields(tx, chain_id)?;
+            if verified(tx) {
+                return Ok(());
+            }
             validate::check_signature_cached(tx, &keys)
         })
         .collect()
@@ -363,10 +371,16 @@ pub fn find_log_node(encoded: &[u8], level: u8, index: u64) -> Option<[u8; 32]> 
 }
 
 /// How a block's transaction signatures are checked.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Signatures {
+#[derive(Clone, Copy)]
+pub enum Signatures<'a> {
     /// Each with `verify_strict`, on all cores: what validators do.
     Strict,
+    /// As [`Signatures::Strict`], except for transactions for which the
+    /// function says this very transaction (same id, same signature bytes)
+    /// already passed `verify_strict` here, e.g. on arrival in a node's
+    /// pool. The outcome is the same as `Strict`'s; only the repeated work
+    /// is saved.
+    StrictUnlessVerified(&'a (dyn Fn(&Transaction) -> bool + Sync)),
     /// In Ed25519 batches on all cores, about three times cheaper; a batch
     /// that fails is re-checked one by one, so a failure is reported as
     /// [`Signatures::Strict`] reports it. See
@@ -392,7 +406,7 @@ pub fn execute_block_with<R: KvRead + Sync>(
     kv: &R,
     tip: &ChainTip,
     block: &Block,
-    sigs: Signatures,
+    sigs: Signatures<'_>,
 ) -> Result<BlockEffects, BlockError> {
     let h = &block.header;
     if h.chain_id != tip.chain_id {
@@ -436,7 +450,10 @@ pub fn execute_block_with<R: KvRead + Sync>(
     // node reports the same reason.
     let (checks, (ex, failed)) = rayon::join(
         || match sigs {
-            Signatures::Strict => check_all_stateless(&block.txs, &tip.chain_id),
+            Signatures::Strict => check_all_stateless(&block.txs, &tip.chain_id, &|_| false),
+            Signatures::StrictUnlessVerified(known) => {
+                check_all_stateless(&block.txs, &tip.chain_id, known)
+            }
             Signatures::Batched => check_all_stateless_batched(&block.txs, &tip.chain_id),
         },
         || {
@@ -532,6 +549,19 @@ pub fn build_block<R: KvRead>(
     time: u64,
     proposer: PublicKey,
 ) -> Result<BuiltBlock, BlockError> {
+    build_block_with(kv, tip, candidates, time, proposer, Signatures::Strict)
+}
+
+/// [`build_block`], with the candidates' signatures checked as `sigs`
+/// says.
+pub fn build_block_with<R: KvRead>(
+    kv: &R,
+    tip: &ChainTip,
+    candidates: Vec<Transaction>,
+    time: u64,
+    proposer: PublicKey,
+    sigs: Signatures<'_>,
+) -> Result<BuiltBlock, BlockError> {
     let height = tip.height + 1;
     if time <= tip.time {
         return Err(BlockError::TimeNotIncreasing {
@@ -540,7 +570,13 @@ pub fn build_block<R: KvRead>(
             got: time,
         });
     }
-    let checks = check_all_stateless(&candidates, &tip.chain_id);
+    let checks = match sigs {
+        Signatures::Strict => check_all_stateless(&candidates, &tip.chain_id, &|_| false),
+        Signatures::StrictUnlessVerified(known) => {
+            check_all_stateless(&candidates, &tip.chain_id, known)
+        }
+        Signatures::Batched => check_all_stateless_batched(&candidates, &tip.chain_id),
+    };
     let mut ex = Executor::new(kv, height, time);
     let mut txs = Vec::new();
     let mut rejected = Vec::new();

@@ -101,6 +101,24 @@ impl Mempool {
         p.txs.get(id).map(|(_, t)| t.clone())
     }
 
+    /// The ids of those of `txs` that the pool holds exactly (same id, same
+    /// signature bytes). Everything in the pool passed the stateless
+    /// checks, `verify_strict` included, when it was accepted, so these
+    /// signatures need not be checked again.
+    pub fn verified_among(&self, txs: &[Transaction]) -> std::collections::HashSet<Hash> {
+        let Ok(p) = self.inner.lock() else {
+            return std::collections::HashSet::new();
+        };
+        txs.iter()
+            .filter(|t| {
+                p.txs
+                    .get(&t.id())
+                    .is_some_and(|(_, held)| held.sig() == t.sig())
+            })
+            .map(|t| t.id())
+            .collect()
+    }
+
     /// Up to `max` transactions, oldest first, left in the pool.
     pub fn peek(&self, max: usize) -> Vec<Transaction> {
         let Ok(p) = self.inner.lock() else {
@@ -153,6 +171,20 @@ mod tests {
             }),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn vouches_only_for_what_it_holds_exactly() {
+        let pool = Mempool::new(10);
+        pool.insert(tx(1)).unwrap();
+        let resigned = Transaction::from_parts(
+            tx(1).body().clone(),
+            charity_ledger::Signature::from([7u8; 64]),
+        )
+        .unwrap();
+        let known = pool.verified_among(&[tx(1), tx(2), resigned]);
+        assert_eq!(known.len(), 1);
+        assert!(known.contains(&tx(1).id()));
     }
 
     #[test]

@@ -20,8 +20,9 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
+use charity_ledger::chain::{build_block_with, execute_block_with, Signatures};
 use charity_ledger::hex::Hash;
-use charity_ledger::{build_block, execute_block, BlockEffects, Keypair, Store};
+use charity_ledger::{execute_block, BlockEffects, Keypair, Store};
 use malachitebft_app_channel::app::engine::host::Next;
 use malachitebft_app_channel::app::streaming::{StreamContent, StreamId, StreamMessage};
 use malachitebft_app_channel::app::types::core::{
@@ -206,8 +207,19 @@ impl App {
             )));
         }
         let time = (self.clock)().max(tip.time + 1);
-        let built =
-            build_block(store.kv(), &tip, candidates, time, self.address.0).map_err(store_err)?;
+        // The candidates come from our pool: their signatures were
+        // verified when they arrived.
+        let known = self.api.mempool.verified_among(&candidates);
+        let vouch = |t: &charity_ledger::Transaction| known.contains(&t.id());
+        let built = build_block_with(
+            store.kv(),
+            &tip,
+            candidates,
+            time,
+            self.address.0,
+            Signatures::StrictUnlessVerified(&vouch),
+        )
+        .map_err(store_err)?;
         drop(store);
         // What the block could not take will not become valid by waiting.
         let rejected: Vec<Hash> = built.rejected.iter().map(|(id, _)| *id).collect();
@@ -363,7 +375,16 @@ impl App {
             tracing::warn!(%height, time = block.header.time, "block time is ahead of our clock");
             return Ok(Validity::Invalid);
         }
-        match execute_block(store.kv(), tip, block) {
+        // Transactions that reached our pool had their signatures
+        // verified on arrival; only the others are checked here.
+        let known = self.api.mempool.verified_among(&block.txs);
+        let vouch = |t: &charity_ledger::Transaction| known.contains(&t.id());
+        match execute_block_with(
+            store.kv(),
+            tip,
+            block,
+            Signatures::StrictUnlessVerified(&vouch),
+        ) {
             Ok(effects) => {
                 self.executed_block(effects);
                 Ok(Validity::Valid)

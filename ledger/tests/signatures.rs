@@ -1,0 +1,98 @@
+//! `Signatures::StrictUnlessVerified` skips only the signatures its caller
+//! vouches for: with nothing vouched for it judges a block exactly as
+//! `Strict` does, vouching for valid transactions changes nothing, and a
+//! forged signature nobody vouched for is still refused.
+
+mod common;
+
+use charity_ledger::chain::{build_block_with, execute_block_with, Signatures};
+use charity_ledger::dev::Backend;
+use charity_ledger::tx::Transaction;
+use common::*;
+
+type W = World<charity_ledger::dev::MemBackend>;
+
+#[test]
+fn only_vouched_signatures_are_skipped() {
+    let mut w = W::new();
+    let platform = w.platform.key.clone();
+    let goods: Vec<Transaction> = (0..5)
+        .map(|i| {
+            let d = w.donation(&lunch(), 100_00 + i, &code(i as u32 + 1), None);
+            w.tx(&platform, d)
+        })
+        .collect();
+    let d = w.donation(&lunch(), 300_00, &code(99), None);
+    let template = w.tx(&platform, d);
+    let forged = Transaction::from_parts(
+        template.body().clone(),
+        charity_ledger::Signature::from([7u8; 64]),
+    )
+    .unwrap();
+    let mut candidates = goods.clone();
+    candidates.insert(2, forged.clone());
+    let kv = w.chain.backend.kv();
+    let tip = w.chain.tip().clone();
+    let proposer = w.validators[0].public();
+    let time = tip.time + 1_000;
+    let good_ids: Vec<_> = goods.iter().map(|t| t.id()).collect();
+    let vouch_goods = |t: &Transaction| good_ids.contains(&t.id());
+
+    let strict = build_block_with(
+        kv,
+        &tip,
+        candidates.clone(),
+        time,
+        proposer,
+        Signatures::Strict,
+    )
+    .unwrap();
+    let nothing = build_block_with(
+        kv,
+        &tip,
+        candidates.clone(),
+        time,
+        proposer,
+        Signatures::StrictUnlessVerified(&|_| false),
+    )
+    .unwrap();
+    let vouched = build_block_with(
+        kv,
+        &tip,
+        candidates.clone(),
+        time,
+        proposer,
+        Signatures::StrictUnlessVerified(&vouch_goods),
+    )
+    .unwrap();
+    for built in [&strict, &nothing, &vouched] {
+        assert_eq!(built.rejected.len(), 1);
+        assert_eq!(built.rejected[0].0, forged.id());
+        assert_eq!(built.rejected[0].1.code(), "bad_signature");
+        assert_eq!(built.effects.block_hash, strict.effects.block_hash);
+    }
+
+    // A block carrying the forged transaction is refused unless someone
+    // vouches for it: the skip really skips, so the caller must only vouch
+    // for what it verified itself.
+    let mut bad = strict.block.clone();
+    bad.txs.insert(0, forged.clone());
+    for sigs in [
+        Signatures::Strict,
+        Signatures::StrictUnlessVerified(&vouch_goods),
+    ] {
+        let e = execute_block_with(kv, &tip, &bad, sigs).unwrap_err();
+        assert!(
+            e.to_string().contains("bad_signature") || format!("{e:?}").contains("BadSignature"),
+            "{e}"
+        );
+    }
+    let good_block = execute_block_with(
+        kv,
+        &tip,
+        &strict.block,
+        Signatures::StrictUnlessVerified(&vouch_goods),
+    )
+    .unwrap();
+    assert_eq!(good_block.block_hash, strict.effects.block_hash);
+}
