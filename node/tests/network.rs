@@ -404,14 +404,7 @@ fn invalid_proposals_are_never_committed_and_a_late_full_node_syncs() {
     });
 
     // A peer that is not in the configuration is refused, and logged.
-    let config = std::fs::read_to_string(dir.path().join("node-1/config.toml")).unwrap();
-    let listen: libp2p::Multiaddr = config
-        .lines()
-        .find_map(|l| l.strip_prefix("p2p_listen = "))
-        .unwrap()
-        .trim_matches('"')
-        .parse()
-        .unwrap();
+    let listen = p2p_listen(&dir.path().join("node-1"));
     stranger_dials(listen);
     let log = dir.path().join("node-1/node.log");
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -426,6 +419,18 @@ fn invalid_proposals_are_never_committed_and_a_late_full_node_syncs() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Where the node in `home` listens for peers, from its configuration.
+fn p2p_listen(home: &Path) -> libp2p::Multiaddr {
+    let config = std::fs::read_to_string(home.join("config.toml")).unwrap();
+    config
+        .lines()
+        .find_map(|l| l.strip_prefix("p2p_listen = "))
+        .unwrap()
+        .trim_matches('"')
+        .parse()
+        .unwrap()
 }
 
 /// A libp2p node with a fresh identity dials `addr` and keeps trying until
@@ -615,14 +620,7 @@ fn a_configured_peer_sending_garbage_does_not_hurt_the_network() {
     until("a first height", || height(&nodes[1]) >= 1);
     let genesis =
         Genesis::decode(&std::fs::read(dir.path().join("node-0/genesis.json")).unwrap()).unwrap();
-    let config = std::fs::read_to_string(dir.path().join("node-1/config.toml")).unwrap();
-    let listen: libp2p::Multiaddr = config
-        .lines()
-        .find_map(|l| l.strip_prefix("p2p_listen = "))
-        .unwrap()
-        .trim_matches('"')
-        .parse()
-        .unwrap();
+    let listen = p2p_listen(&dir.path().join("node-1"));
     // The full node's key is in every validator's allow list; the test
     // uses it, and the full node itself never starts.
     let key = charity_sdk::keys::load(&dir.path().join("node-4/node.key")).unwrap();

@@ -25,6 +25,20 @@ fn validators() -> Vec<Keypair> {
         .collect()
 }
 
+/// The regulator registering the charity `body17` under `name`, with the
+/// key labelled `key`.
+fn registration(body17: &str, name: &str, key: &str, nonce: u64) -> charity_ledger::Transaction {
+    let kind = TxKind::RegisterOrg(RegisterOrg {
+        org_id: dev::org_id(body17).unwrap(),
+        name: name.into(),
+        role: OrgRole::Charity,
+        public_fundraising: false,
+        keys: vec![dev::key(key).public()],
+        region: Region::parse("440100").unwrap(),
+    });
+    dev::tx(CHAIN, &dev::key("w-regulator"), nonce, kind).unwrap()
+}
+
 /// A chain of `blocks` blocks of two registrations each; `label` makes
 /// histories differ.
 fn chain(dir: &Path, label: &str, blocks: u64, signers: Vec<Keypair>) -> DevChain<Store> {
@@ -38,15 +52,12 @@ fn chain(dir: &Path, label: &str, blocks: u64, signers: Vec<Keypair>) -> DevChai
         let txs = (0..2)
             .map(|_| {
                 n += 1;
-                let kind = TxKind::RegisterOrg(RegisterOrg {
-                    org_id: dev::org_id(&format!("52440100MJ{n:07}")).unwrap(),
-                    name: format!("{label} 慈善会 {n}"),
-                    role: OrgRole::Charity,
-                    public_fundraising: false,
-                    keys: vec![dev::key(&format!("{label}-{n}")).public()],
-                    region: Region::parse("440100").unwrap(),
-                });
-                dev::tx(CHAIN, &regulator, n, kind).unwrap()
+                registration(
+                    &format!("52440100MJ{n:07}"),
+                    &format!("{label} 慈善会 {n}"),
+                    &format!("{label}-{n}"),
+                    n,
+                )
             })
             .collect();
         c.commit_block(txs, T0 + (b + 1) * 1_000).unwrap();
@@ -180,16 +191,7 @@ fn the_witness_accepts_growth_and_catches_a_rewrite() {
     // Honest growth is accepted.
     {
         let mut c = honest.lock().unwrap();
-        let regulator = dev::key("w-regulator");
-        let kind = TxKind::RegisterOrg(RegisterOrg {
-            org_id: dev::org_id("52440100MJ9999999").unwrap(),
-            name: "新登记的慈善会".into(),
-            role: OrgRole::Charity,
-            public_fundraising: false,
-            keys: vec![dev::key("grown").public()],
-            region: Region::parse("440100").unwrap(),
-        });
-        let t = dev::tx(CHAIN, &regulator, 999, kind).unwrap();
+        let t = registration("52440100MJ9999999", "新登记的慈善会", "grown", 999);
         c.commit_block(vec![t], T0 + 60_000).unwrap();
     }
     let (code, out, err) = witness(&node, &state);
@@ -279,15 +281,7 @@ fn the_witness_follows_validator_changes_the_trusted_set_committed() {
                 c.commit_block(vec![], time).unwrap();
             }
         }
-        let kind = TxKind::RegisterOrg(RegisterOrg {
-            org_id: dev::org_id("52440100MJ8888888").unwrap(),
-            name: "换届后登记的慈善会".into(),
-            role: OrgRole::Charity,
-            public_fundraising: false,
-            keys: vec![dev::key("late").public()],
-            region: Region::parse("440100").unwrap(),
-        });
-        let late = dev::tx(CHAIN, &regulator, 200, kind).unwrap();
+        let late = registration("52440100MJ8888888", "换届后登记的慈善会", "late", 200);
         change_ids.push(late.id());
         let time = c.tip().time + 1_000;
         c.commit_block(vec![late], time).unwrap();
