@@ -20,7 +20,7 @@ use charity_ledger::{Genesis, Keypair, Transaction, TxKind};
 use charity_sdk::client::{Client, ClientError};
 
 use crate::demo::scenario;
-use crate::network::{testnet, ChildGuard};
+use crate::network::{testnet, Validators};
 use charity_node::consensus::node::genesis_path;
 
 /// What to measure.
@@ -37,34 +37,13 @@ pub struct BenchOptions {
 pub fn bench(o: &BenchOptions) -> Result<()> {
     let dir = tempfile::tempdir().context("a temporary directory")?;
     let net = testnet(o.validators, 0, dir.path(), 0, Duration::from_millis(200))?;
-    let exe = std::env::current_exe().context("finding the charity-node executable")?;
-    let mut children = Vec::new();
-    for home in &net.homes {
-        children.push(ChildGuard(
-            std::process::Command::new(&exe)
-                .args(["run", "--with-parent", "--home"])
-                .arg(home)
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .context("starting a validator")?,
-        ));
-    }
+    let mut validators = Validators::start(&net.homes)?;
     let clients: Vec<Client> = net
         .http
         .iter()
         .map(|a| Client::new(&format!("http://{a}")))
         .collect();
-    let started = Instant::now();
-    for c in &clients {
-        while c.get_json("/v1/status").is_err() {
-            if started.elapsed() > Duration::from_secs(120) {
-                return Err(anyhow!("the validators did not start"));
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
+    validators.wait_ready(&clients, Duration::from_secs(120))?;
     let genesis = Genesis::decode(&std::fs::read(genesis_path(&net.homes[0]))?)
         .map_err(|e| anyhow!("{e}"))?;
     let regulator = charity_sdk::keys::load(&dir.path().join("regulator.key"))?;
@@ -80,6 +59,8 @@ pub fn bench(o: &BenchOptions) -> Result<()> {
     let latencies: Mutex<Vec<Duration>> = Mutex::new(Vec::new());
     let accepted = AtomicU64::new(0);
     let refused = AtomicU64::new(0);
+    // The first refusal other than a full pool, to say why.
+    let first_error: Mutex<Option<String>> = Mutex::new(None);
     let submitting = AtomicBool::new(true);
     let start_height = height(&clients[0])?;
     let window = Instant::now();
@@ -87,33 +68,51 @@ pub fn bench(o: &BenchOptions) -> Result<()> {
     let mut drained_at = None;
     std::thread::scope(|s| -> Result<()> {
         for w in 0..o.clients {
-            let (setup, sent, accepted, refused, submitting) =
-                (&setup, &sent, &accepted, &refused, &submitting);
+            let (setup, sent, accepted, refused, submitting, first_error) = (
+                &setup,
+                &sent,
+                &accepted,
+                &refused,
+                &submitting,
+                &first_error,
+            );
             let client = Client::new(&format!("http://{}", net.http[w % net.http.len()]));
             s.spawn(move || {
                 let mut n = 0u64;
                 while submitting.load(Ordering::Relaxed) {
                     n += 1;
-                    let Ok(t) = setup.donation(w as u64 * 1_000_000_000 + n) else {
-                        continue;
+                    let note = |e: String| {
+                        if let Ok(mut f) = first_error.lock() {
+                            f.get_or_insert(e);
+                        }
+                    };
+                    let t = match setup.donation(w as u64 * 1_000_000_000 + n) {
+                        Ok(t) => t,
+                        Err(e) => {
+                            note(format!("signing a donation: {e}"));
+                            break;
+                        }
                     };
                     let id = t.id();
-                    let at = Instant::now();
+                    // Registered before it is sent: the block holding it
+                    // may be seen before `submit` returns.
+                    if let Ok(mut m) = sent.lock() {
+                        m.insert(id, Instant::now());
+                    }
                     match client.submit(&t) {
                         Ok(_) => {
-                            if let Ok(mut m) = sent.lock() {
-                                m.insert(id, at);
-                            }
                             accepted.fetch_add(1, Ordering::Relaxed);
+                            continue;
                         }
                         Err(ClientError::Api { status: 503, .. }) => {
                             // The pool is full: the node says so; back off.
-                            refused.fetch_add(1, Ordering::Relaxed);
                             std::thread::sleep(Duration::from_millis(20));
                         }
-                        Err(_) => {
-                            refused.fetch_add(1, Ordering::Relaxed);
-                        }
+                        Err(e) => note(e.to_string()),
+                    }
+                    refused.fetch_add(1, Ordering::Relaxed);
+                    if let Ok(mut m) = sent.lock() {
+                        m.remove(&id);
                     }
                 }
             });
@@ -164,13 +163,14 @@ pub fn bench(o: &BenchOptions) -> Result<()> {
         Ok(())
     })?;
     let blocks = height(&clients[0])?.saturating_sub(start_height);
-    let peaks: Vec<String> = children
-        .iter()
-        .map(|c| {
-            peak_memory(c.0.id()).map_or_else(|| "?".into(), |kib| format!("{} MiB", kib / 1024))
-        })
+    // A validator that died during the run would make every figure wrong.
+    validators.check_running()?;
+    let peaks: Vec<String> = validators
+        .pids()
+        .into_iter()
+        .map(|pid| peak_memory(pid).map_or_else(|| "?".into(), |kib| format!("{} MiB", kib / 1024)))
         .collect();
-    drop(children);
+    drop(validators);
 
     let mut l = latencies
         .into_inner()
@@ -188,6 +188,9 @@ pub fn bench(o: &BenchOptions) -> Result<()> {
         accepted.load(Ordering::Relaxed),
         refused.load(Ordering::Relaxed)
     );
+    if let Some(e) = first_error.into_inner().ok().flatten() {
+        println!("first refusal other than a full pool: {e}");
+    }
     println!(
         "committed: {rate:.0} tx/s sustained ({committed_in_window} in the {secs:.0} s window); {all} in all, the last {}; {blocks} blocks ({:.0} tx/block)",
         drained_at.map_or_else(

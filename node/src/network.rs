@@ -309,12 +309,85 @@ pub fn run(home: &Path, with_parent: bool) -> Result<()> {
     })
 }
 
-/// A child process killed when dropped.
-pub(crate) struct ChildGuard(pub(crate) std::process::Child);
+/// Validator processes on this machine, one `charity-node run
+/// --with-parent` per home, each logging to `node.log` in its home. They
+/// stop when the end of their stdin held here closes, and are killed when
+/// this is dropped, however the caller ends.
+pub(crate) struct Validators {
+    children: Vec<(std::path::PathBuf, std::process::Child)>,
+}
 
-impl Drop for ChildGuard {
+impl Validators {
+    /// Starts one process per home.
+    pub(crate) fn start(homes: &[std::path::PathBuf]) -> Result<Self> {
+        let exe = std::env::current_exe().context("finding the charity-node executable")?;
+        let mut v = Validators {
+            children: Vec::new(),
+        };
+        for home in homes {
+            let log = std::fs::File::create(home.join("node.log"))
+                .with_context(|| format!("creating {}", home.join("node.log").display()))?;
+            let child = std::process::Command::new(&exe)
+                .args(["run", "--with-parent", "--home"])
+                .arg(home)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::null())
+                .stderr(log)
+                .spawn()
+                .with_context(|| format!("starting the validator in {}", home.display()))?;
+            v.children.push((home.clone(), child));
+        }
+        Ok(v)
+    }
+
+    /// Fails, naming its home, if any process has exited.
+    pub(crate) fn check_running(&mut self) -> Result<()> {
+        for (home, child) in &mut self.children {
+            if let Some(status) = child.try_wait()? {
+                return Err(anyhow!(
+                    "the validator in {} exited ({status}); see its node.log",
+                    home.display()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until every validator answers over HTTP (they open and verify
+    /// their stores first), at most `timeout`.
+    pub(crate) fn wait_ready(
+        &mut self,
+        clients: &[charity_sdk::client::Client],
+        timeout: Duration,
+    ) -> Result<()> {
+        let deadline = std::time::Instant::now() + timeout;
+        for (i, c) in clients.iter().enumerate() {
+            while c.get_json("/v1/status").is_err() {
+                self.check_running()?;
+                if std::time::Instant::now() > deadline {
+                    let home = self.children.get(i).map(|(h, _)| h.display().to_string());
+                    return Err(anyhow!(
+                        "the validator in {} did not start; see its node.log",
+                        home.unwrap_or_default()
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        Ok(())
+    }
+
+    /// Their process ids, in the order of the homes.
+    pub(crate) fn pids(&self) -> Vec<u32> {
+        self.children.iter().map(|(_, c)| c.id()).collect()
+    }
+}
+
+impl Drop for Validators {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        for (_, c) in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 }

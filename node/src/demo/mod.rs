@@ -954,20 +954,6 @@ struct Live {
     payments: u64,
 }
 
-/// The validator processes the demo started; stopped when dropped.
-struct Network {
-    children: Vec<std::process::Child>,
-}
-
-impl Drop for Network {
-    fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
 /// Copies a directory tree (the history's store, into a node's home).
 fn copy_dir(from: &Path, to: &Path) -> Result<()> {
     std::fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
@@ -1007,54 +993,15 @@ fn live(
             copy_dir(&opts.data_dir.join("chain"), &chain)?;
         }
     }
-    let exe = std::env::current_exe().context("finding the charity-node executable")?;
-    let mut network = Network {
-        children: Vec::new(),
-    };
-    for home in &net.homes {
-        let log = std::fs::File::create(home.join("node.log"))
-            .with_context(|| format!("creating {}", home.join("node.log").display()))?;
-        // The validators stop when the demo's end of their stdin closes,
-        // however the demo ends.
-        let child = std::process::Command::new(&exe)
-            .arg("run")
-            .arg("--with-parent")
-            .arg("--home")
-            .arg(home)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("starting the validator in {}", home.display()))?;
-        network.children.push(child);
-    }
+    // The validators stop when the demo's end of their stdin closes,
+    // however the demo ends.
+    let mut network = crate::network::Validators::start(&net.homes)?;
     let clients: Vec<charity_sdk::client::Client> = net
         .http
         .iter()
         .map(|a| charity_sdk::client::Client::new(&format!("http://{a}")))
         .collect();
-    // Wait for every validator to answer (they open and verify their
-    // stores first).
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    for (c, home) in clients.iter().zip(&net.homes) {
-        while c.get_json("/v1/status").is_err() {
-            if std::time::Instant::now() > deadline {
-                return Err(anyhow::anyhow!(
-                    "the validator in {} did not start; see its node.log",
-                    home.display()
-                ));
-            }
-            for child in &mut network.children {
-                if let Some(status) = child.try_wait()? {
-                    return Err(anyhow::anyhow!(
-                        "a validator exited ({status}); see node.log under {}",
-                        opts.data_dir.display()
-                    ));
-                }
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
+    network.wait_ready(&clients, Duration::from_secs(120))?;
     let addr = net.http[0];
     println!();
     println!(
@@ -1091,14 +1038,7 @@ fn live(
             return Ok(());
         }
         std::thread::sleep(opts.live_interval);
-        for child in &mut network.children {
-            if let Some(status) = child.try_wait()? {
-                return Err(anyhow::anyhow!(
-                    "a validator exited ({status}); see node.log under {}",
-                    opts.data_dir.display()
-                ));
-            }
-        }
+        network.check_running()?;
         let now = now_ms();
         let mut sent = 0usize;
         for p in &open {
