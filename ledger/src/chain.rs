@@ -389,6 +389,18 @@ pub enum Signatures<'a> {
     Batched,
 }
 
+impl Signatures<'_> {
+    /// The stateless checks of `txs`, one result per transaction in order,
+    /// with the signatures checked as `self` says.
+    fn check(self, txs: &[Transaction], chain_id: &str) -> Vec<Result<(), TxError>> {
+        match self {
+            Signatures::Strict => check_all_stateless(txs, chain_id, &|_| false),
+            Signatures::StrictUnlessVerified(known) => check_all_stateless(txs, chain_id, known),
+            Signatures::Batched => check_all_stateless_batched(txs, chain_id),
+        }
+    }
+}
+
 /// Checks a block against the tip and the committed state, and returns what
 /// committing it writes. Every rule of the design is checked: linkage,
 /// height, time, proposer, every transaction (stateless and stateful, in
@@ -449,13 +461,7 @@ pub fn execute_block_with<R: KvRead + Sync>(
     // stateless failure before a stateful one at the same index, so every
     // node reports the same reason.
     let (checks, (ex, failed)) = rayon::join(
-        || match sigs {
-            Signatures::Strict => check_all_stateless(&block.txs, &tip.chain_id, &|_| false),
-            Signatures::StrictUnlessVerified(known) => {
-                check_all_stateless(&block.txs, &tip.chain_id, known)
-            }
-            Signatures::Batched => check_all_stateless_batched(&block.txs, &tip.chain_id),
-        },
+        || sigs.check(&block.txs, &tip.chain_id),
         || {
             let mut ex = Executor::new(kv, h.height, h.time);
             for (index, tx) in block.txs.iter().enumerate() {
@@ -570,13 +576,7 @@ pub fn build_block_with<R: KvRead>(
             got: time,
         });
     }
-    let checks = match sigs {
-        Signatures::Strict => check_all_stateless(&candidates, &tip.chain_id, &|_| false),
-        Signatures::StrictUnlessVerified(known) => {
-            check_all_stateless(&candidates, &tip.chain_id, known)
-        }
-        Signatures::Batched => check_all_stateless_batched(&candidates, &tip.chain_id),
-    };
+    let checks = sigs.check(&candidates, &tip.chain_id);
     let mut ex = Executor::new(kv, height, time);
     let mut txs = Vec::new();
     let mut rejected = Vec::new();
