@@ -206,15 +206,7 @@ pub fn init(o: &InitOptions<'_>) -> Result<()> {
     };
     std::fs::write(genesis_path(o.home), serde_json::to_vec_pretty(&genesis)?)?;
     for p in o.peers {
-        let addr = p
-            .parse::<libp2p::Multiaddr>()
-            .map_err(|e| anyhow!("--peer {p:?}: {e}"))?;
-        if !matches!(
-            addr.iter().last(),
-            Some(libp2p::multiaddr::Protocol::P2p(_))
-        ) {
-            return Err(anyhow!("--peer {p:?} does not end in /p2p/<peer id>"));
-        }
+        charity_node::p2p::parse_peer(p).map_err(|e| anyhow!("--peer: {e}"))?;
     }
     let config = Config {
         moniker: o

@@ -17,9 +17,8 @@
 //! The consensus engine sees this network through [`NetworkActor`], which
 //! speaks the engine's network protocol (`malachitebft_engine::network::Msg`).
 
-use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -78,6 +77,15 @@ pub struct P2pConfig {
     pub max_response: usize,
 }
 
+/// A peer as configured: a multiaddr whose last part names the peer id.
+pub fn parse_peer(s: &str) -> Result<(Multiaddr, libp2p::PeerId), String> {
+    let addr: Multiaddr = s.parse().map_err(|e| format!("peer {s:?}: {e}"))?;
+    match addr.iter().last() {
+        Some(libp2p::multiaddr::Protocol::P2p(peer)) => Ok((addr, peer)),
+        _ => Err(format!("peer {s:?} does not end in /p2p/<peer id>")),
+    }
+}
+
 /// The gossip topics of one chain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Topic {
@@ -127,15 +135,22 @@ pub struct P2p {
     pub actor: ActorRef<Msg<Ctx>>,
     /// Transactions to gossip.
     pub outbox: mpsc::Sender<Transaction>,
-    /// The tip heights connected peers announced.
-    pub tips: PeerTips,
+    /// The connected peers and their announced tips.
+    pub peers: PeerView,
 }
 
-/// The tip height each connected peer last announced.
+/// The connected peers, each with the tip height it last announced (0
+/// before it has): kept by the network actor from the events it hands the
+/// engine, read by the HTTP API.
 #[derive(Clone, Default)]
-pub struct PeerTips(Arc<std::sync::Mutex<HashMap<PeerId, u64>>>);
+pub struct PeerView(Arc<Mutex<BTreeMap<PeerId, u64>>>);
 
-impl PeerTips {
+impl PeerView {
+    /// How many peers are connected.
+    pub fn connected(&self) -> usize {
+        self.0.lock().map(|t| t.len()).unwrap_or(0)
+    }
+
     /// The highest announced tip, 0 if none.
     pub fn highest(&self) -> u64 {
         self.0
@@ -144,38 +159,57 @@ impl PeerTips {
             .unwrap_or(0)
     }
 
-    fn set(&self, peer: PeerId, height: Option<u64>) {
+    fn list(&self) -> Vec<PeerId> {
+        self.0
+            .lock()
+            .map(|t| t.keys().copied().collect())
+            .unwrap_or_default()
+    }
+
+    fn connect(&self, peer: PeerId) {
         if let Ok(mut t) = self.0.lock() {
-            match height {
-                Some(h) => t.insert(peer, h),
-                None => t.remove(&peer),
-            };
+            t.entry(peer).or_insert(0);
+        }
+    }
+
+    fn disconnect(&self, peer: &PeerId) {
+        if let Ok(mut t) = self.0.lock() {
+            t.remove(peer);
+        }
+    }
+
+    /// Records `peer`'s announced tip. Only peers connected to this node
+    /// count: a status can be relayed from one that is not.
+    fn announce(&self, peer: &PeerId, height: u64) {
+        if let Ok(mut t) = self.0.lock() {
+            if let Some(h) = t.get_mut(peer) {
+                *h = height;
+            }
         }
     }
 }
 
 /// Starts the network with `key`'s identity. `api` takes the transactions
-/// peers gossip; `peer_count` follows the number of connected peers.
+/// peers gossip.
 pub async fn spawn(
     key: libp2p::identity::Keypair,
     cfg: P2pConfig,
     api: ApiState,
-    peer_count: Arc<AtomicUsize>,
 ) -> anyhow::Result<P2p> {
     let own = PeerId::from_libp2p(&key.public().to_peer_id());
     let swarm = build_swarm(key, &cfg)?;
     let (outbox, txs) = mpsc::channel(OUTBOX);
     let (commands, command_rx) = mpsc::channel(COMMANDS);
-    let tips = PeerTips::default();
+    let gossiped = spawn_gossip_checker(api)?;
+    let peers = PeerView::default();
     let args = Args {
         own,
         commands,
-        tips: tips.clone(),
+        peers: peers.clone(),
         swarm: Box::new(SwarmParts {
             swarm,
             cfg,
-            api,
-            peer_count,
+            gossiped,
             txs,
             commands: command_rx,
         }),
@@ -186,7 +220,7 @@ pub async fn spawn(
     Ok(P2p {
         actor,
         outbox,
-        tips,
+        peers,
     })
 }
 
@@ -194,8 +228,8 @@ pub async fn spawn(
 struct SwarmParts {
     swarm: libp2p::Swarm<Behaviour>,
     cfg: P2pConfig,
-    api: ApiState,
-    peer_count: Arc<AtomicUsize>,
+    /// Gossiped transaction batches, to the checker thread.
+    gossiped: std::sync::mpsc::SyncSender<(libp2p::PeerId, Vec<u8>)>,
     txs: mpsc::Receiver<Transaction>,
     commands: mpsc::Receiver<Command>,
 }
@@ -280,20 +314,15 @@ fn batch_txs(
         .map(Transaction::decode)
 }
 
-/// Runs the swarm; what it hears for the engine goes to `actor` as
-/// [`Msg::NewEvent`], in order.
-async fn run_swarm(parts: SwarmParts, actor: ActorRef<Msg<Ctx>>) {
-    let SwarmParts {
-        mut swarm,
-        cfg,
-        api,
-        peer_count,
-        mut txs,
-        mut commands,
-    } = parts;
+/// Starts the thread that checks gossiped transactions (signatures take
+/// time; the swarm loop must not wait for them) and puts the good ones in
+/// the pool; returns where to send batches. It ends when the sender drops.
+fn spawn_gossip_checker(
+    api: ApiState,
+) -> anyhow::Result<std::sync::mpsc::SyncSender<(libp2p::PeerId, Vec<u8>)>> {
     let (gossiped, checker) =
         std::sync::mpsc::sync_channel::<(libp2p::PeerId, Vec<u8>)>(GOSSIP_BACKLOG);
-    let checking = std::thread::Builder::new()
+    std::thread::Builder::new()
         .name("gossip-check".into())
         .spawn(move || {
             for (author, data) in checker {
@@ -309,11 +338,21 @@ async fn run_swarm(parts: SwarmParts, actor: ActorRef<Msg<Ctx>>) {
                     }
                 }
             }
-        });
-    if let Err(e) = checking {
-        tracing::error!(%e, "cannot start the gossip checker; the network stops");
-        return;
-    }
+        })
+        .map_err(|e| anyhow::anyhow!("starting the gossip checker: {e}"))?;
+    Ok(gossiped)
+}
+
+/// Runs the swarm; what it hears for the engine goes to `actor` as
+/// [`Msg::NewEvent`], in order.
+async fn run_swarm(parts: SwarmParts, actor: ActorRef<Msg<Ctx>>) {
+    let SwarmParts {
+        mut swarm,
+        cfg,
+        gossiped,
+        mut txs,
+        mut commands,
+    } = parts;
     let topics: HashMap<gossipsub::TopicHash, Topic> = Topic::ALL
         .iter()
         .map(|t| (t.ident(&cfg.chain_id).hash(), *t))
@@ -401,10 +440,15 @@ async fn run_swarm(parts: SwarmParts, actor: ActorRef<Msg<Ctx>>) {
                             // flowing. When the checker is behind, the
                             // batch is dropped: gossip is best effort and
                             // the sender's node still holds them.
-                            if let Err(std::sync::mpsc::TrySendError::Full(_)) =
-                                gossiped.try_send((author, message.data))
-                            {
-                                tracing::warn!(%author, "gossiped transactions dropped: the checker is behind");
+                            match gossiped.try_send((author, message.data)) {
+                                Ok(()) => {}
+                                Err(std::sync::mpsc::TrySendError::Full(_)) => {
+                                    tracing::warn!(%author, "gossiped transactions dropped: the checker is behind");
+                                }
+                                Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {
+                                    tracing::error!("the gossip checker has stopped; the network stops");
+                                    return;
+                                }
                             }
                             continue;
                         }
@@ -438,7 +482,6 @@ async fn run_swarm(parts: SwarmParts, actor: ActorRef<Msg<Ctx>>) {
                     SwarmEvent::NewListenAddr { address, .. } => Event::Listening(address),
                     SwarmEvent::ConnectionEstablished { peer_id, num_established, .. } => {
                         connected.insert(peer_id);
-                        peer_count.store(connected.len(), Ordering::Relaxed);
                         if num_established.get() > 1 {
                             continue;
                         }
@@ -446,7 +489,6 @@ async fn run_swarm(parts: SwarmParts, actor: ActorRef<Msg<Ctx>>) {
                     }
                     SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
                         connected.remove(&peer_id);
-                        peer_count.store(connected.len(), Ordering::Relaxed);
                         Event::PeerDisconnected(PeerId::from_libp2p(&peer_id))
                     }
                     SwarmEvent::IncomingConnectionError { send_back_addr, error, .. } => {
@@ -471,7 +513,7 @@ pub struct NetworkActor;
 pub struct Args {
     own: PeerId,
     commands: mpsc::Sender<Command>,
-    tips: PeerTips,
+    peers: PeerView,
     swarm: Box<SwarmParts>,
 }
 
@@ -479,9 +521,8 @@ pub struct Args {
 pub struct State {
     own: PeerId,
     commands: mpsc::Sender<Command>,
-    tips: PeerTips,
+    peers: PeerView,
     listening: Vec<Multiaddr>,
-    peers: BTreeSet<PeerId>,
     port: OutputPort<NetworkEvent<Ctx>>,
     requests: HashMap<InboundRequestId, request_response::InboundRequestId>,
     swarm_task: tokio::task::JoinHandle<()>,
@@ -522,12 +563,11 @@ impl NetworkActor {
                 NetworkEvent::Listening(addr)
             }
             Event::PeerConnected(p) => {
-                state.peers.insert(p);
+                state.peers.connect(p);
                 NetworkEvent::PeerConnected(p)
             }
             Event::PeerDisconnected(p) => {
-                state.peers.remove(&p);
-                state.tips.set(p, None);
+                state.peers.disconnect(&p);
                 NetworkEvent::PeerDisconnected(p)
             }
             Event::ConsensusMessage(Channel::Consensus, from, data) => {
@@ -551,7 +591,7 @@ impl NetworkActor {
                     tracing::warn!(%from, claimed = %status.peer_id, "a status naming another peer dropped");
                     return;
                 }
-                state.tips.set(from, Some(status.tip_height.0));
+                state.peers.announce(&from, status.tip_height.0);
                 NetworkEvent::Status(
                     from,
                     Status::new(status.tip_height, status.history_min_height),
@@ -617,16 +657,15 @@ impl Actor for NetworkActor {
         let Args {
             own,
             commands,
-            tips,
+            peers,
             swarm,
         } = args;
         let swarm_task = tokio::spawn(run_swarm(*swarm, myself));
         Ok(State {
             own,
             commands,
-            tips,
+            peers,
             listening: Vec::new(),
-            peers: BTreeSet::new(),
             port: OutputPort::with_capacity(EVENTS),
             requests: HashMap::new(),
             swarm_task,
@@ -644,8 +683,8 @@ impl Actor for NetworkActor {
                 for addr in &state.listening {
                     subscriber.send(NetworkEvent::Listening(addr.clone()));
                 }
-                for peer in &state.peers {
-                    subscriber.send(NetworkEvent::PeerConnected(*peer));
+                for peer in state.peers.list() {
+                    subscriber.send(NetworkEvent::PeerConnected(peer));
                 }
                 subscriber.subscribe_to_port(&state.port);
             }
@@ -693,7 +732,7 @@ impl Actor for NetworkActor {
                 }
             }
             Msg::GetState { reply } => {
-                reply.send(state.peers.len())?;
+                reply.send(state.peers.connected())?;
             }
             Msg::NewEvent(event) => Self::heard(state, event),
         }
@@ -728,6 +767,23 @@ mod tests {
             }),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn the_peer_view_counts_connected_peers_and_their_tips_only() {
+        let view = PeerView::default();
+        let peer = || PeerId::from_libp2p(&libp2p::PeerId::random());
+        let (a, b, relayed) = (peer(), peer(), peer());
+        view.connect(a);
+        view.connect(b);
+        view.connect(a);
+        assert_eq!((view.connected(), view.highest()), (2, 0));
+        view.announce(&a, 7);
+        view.announce(&relayed, 99);
+        assert_eq!((view.connected(), view.highest()), (2, 7));
+        view.disconnect(&a);
+        assert_eq!((view.connected(), view.highest()), (1, 0));
+        assert_eq!(view.list(), vec![b]);
     }
 
     #[test]

@@ -152,15 +152,6 @@ impl HomeNode {
     }
 }
 
-/// A peer: a multiaddr whose last part names the peer id.
-fn p2p_peer(s: &str) -> eyre::Result<(libp2p::Multiaddr, libp2p::PeerId)> {
-    let addr: libp2p::Multiaddr = s.parse().map_err(|e| eyre::eyre!("peer {s:?}: {e}"))?;
-    match addr.iter().last() {
-        Some(libp2p::multiaddr::Protocol::P2p(peer)) => Ok((addr, peer)),
-        _ => Err(eyre::eyre!("peer {s:?} does not end in /p2p/<peer id>")),
-    }
-}
-
 /// A configured byte size as a length (saturating on 32-bit machines).
 fn byte_count(n: u64) -> usize {
     usize::try_from(n).unwrap_or(usize::MAX)
@@ -310,7 +301,6 @@ impl Node for HomeNode {
         let set = ValidatorSet::from_ledger(&tip.next_validators);
         let store = Arc::new(RwLock::new(store));
         let mut api = ApiState::new(store.clone(), config.mempool_capacity);
-        let peers = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let p2p = crate::p2p::spawn(
             self.get_keypair(key.clone()),
             crate::p2p::P2pConfig {
@@ -321,21 +311,22 @@ impl Node for HomeNode {
                 peers: config
                     .p2p_peers
                     .iter()
-                    .map(|p| p2p_peer(p))
-                    .collect::<eyre::Result<_>>()?,
+                    .map(|p| crate::p2p::parse_peer(p))
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| eyre::eyre!("p2p_peers: {e}"))?,
                 chain_id: self.chain_id.clone(),
                 max_message: byte_count(config.consensus.p2p.pubsub_max_size.as_u64()),
                 max_response: byte_count(config.consensus.p2p.rpc_max_size.as_u64()),
             },
             api.clone(),
-            peers.clone(),
         )
         .await
         .map_err(|e| eyre::eyre!("starting the network: {e}"))?;
         api.gossip = Some(p2p.outbox);
-        let tips = p2p.tips.clone();
-        api.peer_height = Arc::new(move || tips.highest());
-        api.peers = Arc::new(move || peers.load(std::sync::atomic::Ordering::Relaxed));
+        let peers = p2p.peers.clone();
+        api.peer_height = Arc::new(move || peers.highest());
+        let peers = p2p.peers.clone();
+        api.peers = Arc::new(move || peers.connected());
 
         let listener = tokio::net::TcpListener::bind(config.http_addr)
             .await
