@@ -39,6 +39,16 @@ fn main() {
     if reuse {
         println!("reusing the chain in {}", dir.display());
     } else {
+        // Only a chain this bench built (it has the marker) or an empty
+        // directory is replaced: CHAIN may name any directory.
+        let empty = std::fs::read_dir(&dir).map_or(true, |mut d| d.next().is_none());
+        if !empty && !marker.exists() {
+            eprintln!(
+                "CHAIN={} is not empty and holds no chain built by this bench; not touching it",
+                dir.display()
+            );
+            std::process::exit(2);
+        }
         let _ = std::fs::remove_dir_all(&dir);
         let store = Store::open_or_init(&dir, &genesis()).expect("store");
         let mut w = World::with_backend(store);
