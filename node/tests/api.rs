@@ -203,6 +203,28 @@ async fn serve(state: ApiState) -> String {
     format!("http://{addr}")
 }
 
+/// The fixture history in a fresh store, served on loopback with the
+/// clock ten days in; with the ids `setup` returns.
+async fn served() -> (
+    tempfile::TempDir,
+    Net,
+    Arc<RwLock<Store>>,
+    ApiState,
+    String,
+    (Hash, Hash),
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut net = Net::new();
+    let store = Arc::new(RwLock::new(
+        Store::open_or_init(dir.path(), &net.genesis).unwrap(),
+    ));
+    let ids = setup(&store, &mut net);
+    let mut state = ApiState::new(store.clone(), 100);
+    state.clock = Arc::new(|| T0 + 10 * DAY);
+    let base = serve(state.clone()).await;
+    (dir, net, store, state, base, ids)
+}
+
 async fn get(c: &reqwest::Client, url: String) -> (u16, Value) {
     let r = c.get(url).send().await.unwrap();
     let s = r.status().as_u16();
@@ -222,15 +244,7 @@ async fn post(c: &reqwest::Client, base: &str, body: Vec<u8>) -> (u16, Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_serves_the_chain_and_checks_submissions() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut net = Net::new();
-    let store = Arc::new(RwLock::new(
-        Store::open_or_init(dir.path(), &net.genesis).unwrap(),
-    ));
-    let (donation_id, disb_id) = setup(&store, &mut net);
-    let mut state = ApiState::new(store.clone(), 100);
-    state.clock = Arc::new(|| T0 + 10 * DAY);
-    let base = serve(state.clone()).await;
+    let (_dir, mut net, store, state, base, (donation_id, disb_id)) = served().await;
     let c = reqwest::Client::new();
 
     // Status and blocks.
@@ -492,15 +506,7 @@ async fn the_api_serves_the_chain_and_checks_submissions() {
 /// afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_hostile_requests_is_answered_and_harms_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut net = Net::new();
-    let store = Arc::new(RwLock::new(
-        Store::open_or_init(dir.path(), &net.genesis).unwrap(),
-    ));
-    setup(&store, &mut net);
-    let mut state = ApiState::new(store.clone(), 100);
-    state.clock = Arc::new(|| T0 + 10 * DAY);
-    let base = serve(state.clone()).await;
+    let (_dir, _net, store, state, base, _) = served().await;
     let before = store.read().unwrap().tip().clone();
     let c = reqwest::Client::builder()
         .pool_max_idle_per_host(0)
