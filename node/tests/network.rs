@@ -436,31 +436,48 @@ fn p2p_listen(home: &Path) -> libp2p::Multiaddr {
 /// A libp2p node with a fresh identity dials `addr` and keeps trying until
 /// it is dropped.
 fn stranger_dials(addr: libp2p::Multiaddr) {
+    on_own_runtime(async move {
+        use libp2p::futures::StreamExt;
+        let mut swarm = tcp_swarm(libp2p::identity::Keypair::generate_ed25519(), |_| {
+            libp2p::swarm::dummy::Behaviour
+        });
+        for _ in 0..50 {
+            let _ = swarm.dial(addr.clone());
+            let _ =
+                tokio::time::timeout(Duration::from_millis(500), swarm.select_next_some()).await;
+        }
+    });
+}
+
+/// Runs `work` on a thread with its own Tokio runtime.
+fn on_own_runtime<T: Send + 'static>(
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> std::thread::JoinHandle<T> {
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
+        tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .unwrap();
-        rt.block_on(async move {
-            use libp2p::futures::StreamExt;
-            let mut swarm = libp2p::SwarmBuilder::with_new_identity()
-                .with_tokio()
-                .with_tcp(
-                    libp2p::tcp::Config::default(),
-                    libp2p::noise::Config::new,
-                    libp2p::yamux::Config::default,
-                )
-                .unwrap()
-                .with_behaviour(|_| libp2p::swarm::dummy::Behaviour)
-                .unwrap()
-                .build();
-            for _ in 0..50 {
-                let _ = swarm.dial(addr.clone());
-                let _ = tokio::time::timeout(Duration::from_millis(500), swarm.select_next_some())
-                    .await;
-            }
-        });
-    });
+            .unwrap()
+            .block_on(work)
+    })
+}
+
+/// A libp2p swarm over TCP with noise and yamux, as the nodes use.
+fn tcp_swarm<B: libp2p::swarm::NetworkBehaviour>(
+    identity: libp2p::identity::Keypair,
+    behaviour: impl FnOnce(&libp2p::identity::Keypair) -> B,
+) -> libp2p::Swarm<B> {
+    libp2p::SwarmBuilder::with_existing_identity(identity)
+        .with_tokio()
+        .with_tcp(
+            libp2p::tcp::Config::default(),
+            libp2p::noise::Config::new,
+            libp2p::yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|key| behaviour(key))
+        .unwrap()
+        .build()
 }
 
 #[test]
@@ -540,73 +557,57 @@ fn rogue_peer(
                 libp2p::gossipsub::IdentTopic::new(format!("charity-ledger/v1/{t}/{chain_id}"))
             })
             .collect();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
+    on_own_runtime(async move {
+        use libp2p::futures::StreamExt;
+        let config = libp2p::gossipsub::ConfigBuilder::default()
+            .max_transmit_size(1 << 20)
             .build()
             .unwrap();
-        rt.block_on(async move {
-            use libp2p::futures::StreamExt;
-            let config = libp2p::gossipsub::ConfigBuilder::default()
-                .max_transmit_size(1 << 20)
-                .build()
-                .unwrap();
-            let mut swarm = libp2p::SwarmBuilder::with_existing_identity(identity)
-                .with_tokio()
-                .with_tcp(
-                    libp2p::tcp::Config::default(),
-                    libp2p::noise::Config::new,
-                    libp2p::yamux::Config::default,
-                )
-                .unwrap()
-                .with_behaviour(|key| Rogue {
-                    gossipsub: libp2p::gossipsub::Behaviour::new(
-                        libp2p::gossipsub::MessageAuthenticity::Signed(key.clone()),
-                        config,
-                    )
-                    .unwrap(),
-                    sync: malachitebft_sync::Behaviour::default(),
-                })
-                .unwrap()
-                .build();
-            for t in &topics {
-                swarm.behaviour_mut().gossipsub.subscribe(t).unwrap();
-            }
-            swarm.dial(addr).unwrap();
-            let garbage: Vec<Vec<u8>> = vec![
-                vec![],
-                vec![0xff; 3],
-                b"{\"not\":\"what you expect\"}".to_vec(),
-                b"\n\n{\"body\":{\"chain_id\":".to_vec(),
-                (0..=255u8).cycle().take(300_000).collect(),
-            ];
-            let mut sent = 0usize;
-            let mut tick = tokio::time::interval(Duration::from_millis(50));
-            let mut round = 0usize;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                tokio::select! {
-                    _ = tick.tick() => {
-                        round += 1;
-                        for t in &topics {
-                            let mut g = garbage[round % garbage.len()].clone();
-                            g.extend_from_slice(&round.to_be_bytes());
-                            if swarm.behaviour_mut().gossipsub.publish(t.clone(), g).is_ok() {
-                                sent += 1;
-                            }
-                        }
-                        let peers: Vec<_> = swarm.connected_peers().copied().collect();
-                        for p in peers {
-                            swarm
-                                .behaviour_mut()
-                                .sync
-                                .send_request(p, bytes::Bytes::from(garbage[round % garbage.len()].clone()));
+        let mut swarm = tcp_swarm(identity, |key| Rogue {
+            gossipsub: libp2p::gossipsub::Behaviour::new(
+                libp2p::gossipsub::MessageAuthenticity::Signed(key.clone()),
+                config,
+            )
+            .unwrap(),
+            sync: malachitebft_sync::Behaviour::default(),
+        });
+        for t in &topics {
+            swarm.behaviour_mut().gossipsub.subscribe(t).unwrap();
+        }
+        swarm.dial(addr).unwrap();
+        let garbage: Vec<Vec<u8>> = vec![
+            vec![],
+            vec![0xff; 3],
+            b"{\"not\":\"what you expect\"}".to_vec(),
+            b"\n\n{\"body\":{\"chain_id\":".to_vec(),
+            (0..=255u8).cycle().take(300_000).collect(),
+        ];
+        let mut sent = 0usize;
+        let mut tick = tokio::time::interval(Duration::from_millis(50));
+        let mut round = 0usize;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            tokio::select! {
+                _ = tick.tick() => {
+                    round += 1;
+                    for t in &topics {
+                        let mut g = garbage[round % garbage.len()].clone();
+                        g.extend_from_slice(&round.to_be_bytes());
+                        if swarm.behaviour_mut().gossipsub.publish(t.clone(), g).is_ok() {
+                            sent += 1;
                         }
                     }
-                    _ = swarm.select_next_some() => {}
+                    let peers: Vec<_> = swarm.connected_peers().copied().collect();
+                    for p in peers {
+                        swarm
+                            .behaviour_mut()
+                            .sync
+                            .send_request(p, bytes::Bytes::from(garbage[round % garbage.len()].clone()));
+                    }
                 }
+                _ = swarm.select_next_some() => {}
             }
-            sent
-        })
+        }
+        sent
     })
 }
 
