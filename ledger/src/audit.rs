@@ -177,10 +177,27 @@ impl Replay {
         claimed_hash: &Hash,
         commit: &CommitCertificate,
     ) -> Result<(), AuditError> {
+        let checks = chain::Signatures::Batched.check(&block.txs, &self.tip.chain_id);
+        self.apply_checked(block, &checks, claimed_hash, commit)
+    }
+
+    /// [`Replay::apply`], with the block's stateless checks (fields and
+    /// signatures, see [`chain::Signatures::check`]) already run.
+    fn apply_checked(
+        &mut self,
+        block: &Block,
+        checks: &[Result<(), crate::error::TxError>],
+        claimed_hash: &Hash,
+        commit: &CommitCertificate,
+    ) -> Result<(), AuditError> {
         let height = self.tip.height + 1;
-        let effects =
-            chain::execute_block_with(&self.state, &self.tip, block, chain::Signatures::Batched)
-                .map_err(|error| AuditError::InvalidBlock { height, error })?;
+        let effects = chain::execute_block_with(
+            &self.state,
+            &self.tip,
+            block,
+            chain::Signatures::Prechecked(checks),
+        )
+        .map_err(|error| AuditError::InvalidBlock { height, error })?;
         if *claimed_hash != effects.block_hash {
             return Err(AuditError::HashMismatch {
                 height,
@@ -211,22 +228,30 @@ impl Replay {
         Ok(())
     }
 
-    /// Reads and replays blocks from `source` up to `target`. A reader
-    /// thread fetches and decodes the next blocks while this one executes.
+    /// Reads and replays blocks from `source` up to `target`, in a
+    /// pipeline: a reader thread fetches and decodes the next blocks, a
+    /// checker runs their stateless checks (fields, and signatures in
+    /// batches on all cores), and this thread executes them in order.
     pub fn run<S: ChainSource + Sync>(
         &mut self,
         source: &S,
         target: u64,
         mut progress: impl FnMut(u64, u64, u64),
     ) -> Result<(), AuditError> {
-        /// Blocks read ahead of the one executing, at most.
+        /// Blocks each stage may run ahead of the next, at most.
         const AHEAD: usize = 4;
         let first = self.tip.height + 1;
         if first > target {
             return Ok(());
         }
+        type Read = (Block, Hash, CommitCertificate);
+        type Checked = (Read, Vec<Result<(), crate::error::TxError>>);
+        let chain_id = self.tip.chain_id.clone();
         std::thread::scope(|scope| {
-            let (tx, rx) = std::sync::mpsc::sync_channel(AHEAD);
+            let (read_tx, read_rx) =
+                std::sync::mpsc::sync_channel::<Result<Read, AuditError>>(AHEAD);
+            let (checked_tx, checked_rx) =
+                std::sync::mpsc::sync_channel::<Result<Checked, AuditError>>(AHEAD);
             scope.spawn(move || {
                 for height in first..=target {
                     let read = (|| {
@@ -241,18 +266,31 @@ impl Replay {
                         error: e.to_string(),
                     });
                     let failed = read.is_err();
-                    // The executing side hung up: it found a fault.
-                    if tx.send(read).is_err() || failed {
+                    // The next stage hung up: a fault was found.
+                    if read_tx.send(read).is_err() || failed {
+                        return;
+                    }
+                }
+            });
+            scope.spawn(move || {
+                for read in read_rx {
+                    let checked = read.map(|read| {
+                        let checks = chain::Signatures::Batched.check(&read.0.txs, &chain_id);
+                        (read, checks)
+                    });
+                    let failed = checked.is_err();
+                    if checked_tx.send(checked).is_err() || failed {
                         return;
                     }
                 }
             });
             for height in first..=target {
-                let (block, hash, commit) = rx.recv().map_err(|_| AuditError::Unreadable {
-                    height,
-                    error: "the reader stopped".into(),
-                })??;
-                self.apply(&block, &hash, &commit)?;
+                let ((block, hash, commit), checks) =
+                    checked_rx.recv().map_err(|_| AuditError::Unreadable {
+                        height,
+                        error: "the reader stopped".into(),
+                    })??;
+                self.apply_checked(&block, &checks, &hash, &commit)?;
                 progress(height, target, self.transactions);
             }
             Ok(())
@@ -297,12 +335,63 @@ pub fn replay(
         transactions,
         ..
     } = report;
-    // Every entry of the replayed state must be stored as is, and the store
-    // must hold nothing else: both are walked once, in key order, and the
-    // first key where they differ is reported.
-    let mut mine = state.entries().peekable();
+    let entries = compare_state(&state, store.kv())?;
+    Ok(AuditReport {
+        blocks,
+        transactions,
+        state_entries: entries,
+    })
+}
+
+/// Key ranges the state comparison is split into, to spread it over the
+/// cores.
+const COMPARE_RANGES: usize = 64;
+
+/// Compares the replayed state with the stored one: every replayed entry
+/// must be stored as is, and the store must hold nothing else. The key
+/// space is cut into ranges at keys of the replayed state; the ranges are
+/// walked in parallel, each both sides at once in key order, and the first
+/// difference in key order is reported. Returns the entries compared.
+fn compare_state(state: &MemKv, stored: &sled::Tree) -> Result<u64, AuditError> {
+    use rayon::prelude::*;
+    let step = (state.len() / COMPARE_RANGES).max(1);
+    let cuts: Vec<&[u8]> = state
+        .entries()
+        .step_by(step)
+        .skip(1)
+        .map(|(k, _)| k.as_slice())
+        .collect();
+    // Range i runs from cut i-1 (or the start) to cut i (or the end).
+    let counted = (0..=cuts.len())
+        .into_par_iter()
+        .map(|i| {
+            let lo = i.checked_sub(1).and_then(|j| cuts.get(j).copied());
+            compare_range(state, stored, lo, cuts.get(i).copied())
+        })
+        .collect::<Vec<_>>();
     let mut entries = 0u64;
-    for r in store.kv().iter() {
+    for c in counted {
+        entries += c?;
+    }
+    Ok(entries)
+}
+
+/// [`compare_state`] over the keys `lo <= key < hi` (`None`: unbounded).
+fn compare_range(
+    state: &MemKv,
+    stored: &sled::Tree,
+    lo: Option<&[u8]>,
+    hi: Option<&[u8]>,
+) -> Result<u64, AuditError> {
+    let mut mine = state.range(lo, hi).peekable();
+    let theirs: sled::Iter = match (lo, hi) {
+        (Some(l), Some(h)) => stored.range(l..h),
+        (Some(l), None) => stored.range(l..),
+        (None, Some(h)) => stored.range(..h),
+        (None, None) => stored.iter(),
+    };
+    let mut entries = 0u64;
+    for r in theirs {
         let (k, v) = r.map_err(|e| StoreError::from(crate::kv::KvError::Io(e.to_string())))?;
         match mine.peek() {
             Some((mk, mv)) if mk.as_slice() < &k[..] => {
@@ -339,9 +428,5 @@ pub fn replay(
             replayed: short(Some(mv)),
         });
     }
-    Ok(AuditReport {
-        blocks,
-        transactions,
-        state_entries: entries,
-    })
+    Ok(entries)
 }

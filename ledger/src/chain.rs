@@ -387,16 +387,25 @@ pub enum Signatures<'a> {
     /// [`crate::crypto::KeyCache::verify_batch`] for the one case where
     /// the two may differ.
     Batched,
+    /// The stateless checks of these very transactions (fields and
+    /// signatures), already run by [`Signatures::check`], e.g. ahead of
+    /// execution in a pipeline: one result per transaction, in order. A
+    /// list of another length is ignored and the checks are run again,
+    /// strictly.
+    Prechecked(&'a [Result<(), TxError>]),
 }
 
 impl Signatures<'_> {
-    /// The stateless checks of `txs`, one result per transaction in order,
-    /// with the signatures checked as `self` says.
-    fn check(self, txs: &[Transaction], chain_id: &str) -> Vec<Result<(), TxError>> {
+    /// The stateless checks of `txs` on chain `chain_id` (fields and
+    /// signatures), one result per transaction in order, with the
+    /// signatures checked as `self` says.
+    pub fn check(self, txs: &[Transaction], chain_id: &str) -> Vec<Result<(), TxError>> {
         match self {
             Signatures::Strict => check_all_stateless(txs, chain_id, &|_| false),
             Signatures::StrictUnlessVerified(known) => check_all_stateless(txs, chain_id, known),
             Signatures::Batched => check_all_stateless_batched(txs, chain_id),
+            Signatures::Prechecked(done) if done.len() == txs.len() => done.to_vec(),
+            Signatures::Prechecked(_) => check_all_stateless(txs, chain_id, &|_| false),
         }
     }
 }
@@ -460,19 +469,25 @@ pub fn execute_block_with<R: KvRead + Sync>(
     // order; the block is judged by the first failure in block order, a
     // stateless failure before a stateful one at the same index, so every
     // node reports the same reason.
-    let (checks, (ex, failed)) = rayon::join(
-        || sigs.check(&block.txs, &tip.chain_id),
-        || {
-            let mut ex = Executor::new(kv, h.height, h.time);
-            for (index, tx) in block.txs.iter().enumerate() {
-                let pos = u32::try_from(index).unwrap_or(u32::MAX);
-                if let Err(e) = ex.apply(tx, pos) {
-                    return (ex, Some((index, e)));
-                }
+    let execute = || {
+        let mut ex = Executor::new(kv, h.height, h.time);
+        for (index, tx) in block.txs.iter().enumerate() {
+            let pos = u32::try_from(index).unwrap_or(u32::MAX);
+            if let Err(e) = ex.apply(tx, pos) {
+                return (ex, Some((index, e)));
             }
-            (ex, None)
-        },
-    );
+        }
+        (ex, None)
+    };
+    let (checks, (ex, failed)) = match sigs {
+        Signatures::Prechecked(done) if done.len() == block.txs.len() => {
+            (std::borrow::Cow::Borrowed(done), execute())
+        }
+        _ => {
+            let (checks, executed) = rayon::join(|| sigs.check(&block.txs, &tip.chain_id), execute);
+            (std::borrow::Cow::Owned(checks), executed)
+        }
+    };
     let invalid = |index: usize, error: TxError| BlockError::InvalidTx {
         height: h.height,
         index,
@@ -480,9 +495,9 @@ pub fn execute_block_with<R: KvRead + Sync>(
         error,
     };
     let first_stateless = checks
-        .into_iter()
+        .iter()
         .enumerate()
-        .find_map(|(i, c)| c.err().map(|e| (i, e)));
+        .find_map(|(i, c)| c.as_ref().err().map(|e| (i, e.clone())));
     match (first_stateless, failed) {
         (Some((i, e)), None) => return Err(invalid(i, e)),
         (Some((i, e)), Some((j, _))) if i <= j => return Err(invalid(i, e)),

@@ -92,6 +92,24 @@ impl MemKv {
     pub fn entries(&self) -> impl Iterator<Item = (&Vec<u8>, &Vec<u8>)> {
         self.map.iter()
     }
+
+    /// The entries with `start <= key < end` (`None`: unbounded), in key
+    /// order.
+    pub fn range<'a>(
+        &'a self,
+        start: Option<&[u8]>,
+        end: Option<&[u8]>,
+    ) -> impl Iterator<Item = (&'a Vec<u8>, &'a Vec<u8>)> {
+        // An empty or reversed range yields nothing (BTreeMap would panic).
+        let (lo, hi) = match (start, end) {
+            (Some(s), Some(e)) if s >= e => (Bound::Included(s), Bound::Excluded(s)),
+            _ => (
+                start.map_or(Bound::Unbounded, Bound::Included),
+                end.map_or(Bound::Unbounded, Bound::Excluded),
+            ),
+        };
+        self.map.range::<[u8], _>((lo, hi))
+    }
 }
 
 fn range<'a>(
@@ -125,5 +143,25 @@ impl KvRead for MemKv {
             .take(limit)
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn range_is_half_open_and_empty_when_reversed() {
+        let mut m = MemKv::new();
+        m.apply((1u8..=5).map(|i| (vec![i], Some(vec![i]))));
+        let keys = |s: Option<&[u8]>, e: Option<&[u8]>| -> Vec<u8> {
+            m.range(s, e).map(|(k, _)| k[0]).collect()
+        };
+        assert_eq!(keys(None, None), vec![1, 2, 3, 4, 5]);
+        assert_eq!(keys(Some(&[2]), Some(&[4])), vec![2, 3]);
+        assert_eq!(keys(None, Some(&[3])), vec![1, 2]);
+        assert_eq!(keys(Some(&[4]), None), vec![4, 5]);
+        assert_eq!(keys(Some(&[3]), Some(&[3])), Vec::<u8>::new());
+        assert_eq!(keys(Some(&[4]), Some(&[2])), Vec::<u8>::new());
     }
 }

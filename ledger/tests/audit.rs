@@ -76,6 +76,61 @@ fn an_edited_donation_record_is_named() {
     );
 }
 
+/// Edits the stored state behind the chain's back.
+fn edit_state(dir: &std::path::Path, edit: impl FnOnce(&sled::Tree)) {
+    let db = open_db(dir).unwrap();
+    let t = db.open_tree("chain").unwrap();
+    edit(&t);
+    db.flush().unwrap();
+}
+
+#[test]
+fn a_missing_or_extra_entry_is_named_first_in_key_order() {
+    // The comparison runs over key ranges in parallel; wherever the
+    // differences fall, the first one in key order is reported.
+    let dir = tempfile::tempdir().unwrap();
+    let id = build(dir.path());
+    edit_state(dir.path(), |t| {
+        t.remove(Key::new(schema::DONATION).hash(&id).build())
+            .unwrap();
+        t.insert([0xfe, 1], b"planted last".as_slice()).unwrap();
+    });
+    let err = replay(&Store::open(dir.path()).unwrap(), |_, _, _| {}).unwrap_err();
+    assert_eq!(err.code(), "audit_state_mismatch");
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with(&format!(
+            "state differs at donation {id}: stored nothing, replayed {{"
+        )),
+        "{msg}"
+    );
+
+    // Entries before and after everything the replay wrote.
+    let dir = tempfile::tempdir().unwrap();
+    build(dir.path());
+    edit_state(dir.path(), |t| {
+        t.insert([0x00, 7], b"planted first".as_slice()).unwrap();
+        t.insert([0xfe, 1], b"planted last".as_slice()).unwrap();
+    });
+    let err = replay(&Store::open(dir.path()).unwrap(), |_, _, _| {}).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.ends_with(": stored planted first, replayed nothing"),
+        "{msg}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    build(dir.path());
+    edit_state(dir.path(), |t| {
+        t.insert([0xfe, 1], b"planted last".as_slice()).unwrap();
+    });
+    let err = replay(&Store::open(dir.path()).unwrap(), |_, _, _| {}).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.ends_with(": stored planted last, replayed nothing"),
+        "{msg}"
+    );
+}
+
 /// A source that serves the stored chain with one lie in it.
 struct Lying<'a> {
     store: &'a Store,
