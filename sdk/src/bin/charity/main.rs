@@ -2,6 +2,12 @@
 //! anyone checking the ledger. Commands that talk to a node take `--node`;
 //! `receipt verify` trusts nothing but the files it is given.
 
+/// Replaying and auditing a chain allocate millions of small entries;
+/// mimalloc does that markedly faster than the system allocator (the audit
+/// bench measures it).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
