@@ -359,7 +359,7 @@ fn compare_state(state: &MemKv, stored: &sled::Tree) -> Result<u64, AuditError> 
         .entries()
         .step_by(step)
         .skip(1)
-        .map(|(k, _)| k.as_slice())
+        .map(|(k, _)| k)
         .collect();
     // Range i runs from cut i-1 (or the start) to cut i (or the end).
     let counted = (0..=cuts.len())
@@ -394,15 +394,15 @@ fn compare_range(
     for r in theirs {
         let (k, v) = r.map_err(|e| StoreError::from(crate::kv::KvError::Io(e.to_string())))?;
         match mine.peek() {
-            Some((mk, mv)) if mk.as_slice() < &k[..] => {
+            Some((mk, mv)) if *mk < &k[..] => {
                 return Err(AuditError::StateMismatch {
                     key: schema::describe(mk),
                     stored: short(None),
                     replayed: short(Some(mv)),
                 })
             }
-            Some((mk, mv)) if mk.as_slice() == &k[..] => {
-                if mv.as_slice() != &v[..] {
+            Some((mk, mv)) if *mk == &k[..] => {
+                if *mv != &v[..] {
                     return Err(AuditError::StateMismatch {
                         key: schema::describe(mk),
                         stored: short(Some(&v)),

@@ -52,10 +52,18 @@ pub trait KvRead {
 /// One write of a committed block: a value, or a deletion.
 pub type Write = (Vec<u8>, Option<Vec<u8>>);
 
+/// Keys are held inline up to this many bytes (the longest key of the
+/// schema is 65): a lookup in a map of millions of entries then compares
+/// keys in the tree's own nodes instead of following a pointer per key.
+const INLINE_KEY: usize = 72;
+
+/// A key as [`MemKv`] holds it.
+type MemKey = smallvec::SmallVec<[u8; INLINE_KEY]>;
+
 /// An in-memory key-value map.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MemKv {
-    map: BTreeMap<Vec<u8>, Vec<u8>>,
+    map: BTreeMap<MemKey, Vec<u8>>,
 }
 
 impl MemKv {
@@ -69,10 +77,10 @@ impl MemKv {
         for (k, v) in writes {
             match v {
                 Some(v) => {
-                    self.map.insert(k, v);
+                    self.map.insert(MemKey::from_slice(&k), v);
                 }
                 None => {
-                    self.map.remove(&k);
+                    self.map.remove(k.as_slice());
                 }
             }
         }
@@ -89,8 +97,8 @@ impl MemKv {
     }
 
     /// Every entry, in key order.
-    pub fn entries(&self) -> impl Iterator<Item = (&Vec<u8>, &Vec<u8>)> {
-        self.map.iter()
+    pub fn entries(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.map.iter().map(|(k, v)| (k.as_slice(), v.as_slice()))
     }
 
     /// The entries with `start <= key < end` (`None`: unbounded), in key
@@ -99,7 +107,7 @@ impl MemKv {
         &'a self,
         start: Option<&[u8]>,
         end: Option<&[u8]>,
-    ) -> impl Iterator<Item = (&'a Vec<u8>, &'a Vec<u8>)> {
+    ) -> impl Iterator<Item = (&'a [u8], &'a [u8])> {
         // An empty or reversed range yields nothing (BTreeMap would panic).
         let (lo, hi) = match (start, end) {
             (Some(s), Some(e)) if s >= e => (Bound::Included(s), Bound::Excluded(s)),
@@ -108,15 +116,17 @@ impl MemKv {
                 end.map_or(Bound::Unbounded, Bound::Excluded),
             ),
         };
-        self.map.range::<[u8], _>((lo, hi))
+        self.map
+            .range::<[u8], _>((lo, hi))
+            .map(|(k, v)| (k.as_slice(), v.as_slice()))
     }
 }
 
 fn range<'a>(
-    map: &'a BTreeMap<Vec<u8>, Vec<u8>>,
+    map: &'a BTreeMap<MemKey, Vec<u8>>,
     start: &[u8],
     end: &[u8],
-) -> impl DoubleEndedIterator<Item = (&'a Vec<u8>, &'a Vec<u8>)> {
+) -> impl DoubleEndedIterator<Item = (&'a MemKey, &'a Vec<u8>)> {
     let ok = start < end;
     map.range::<[u8], _>((
         Bound::Included(start),
@@ -131,17 +141,17 @@ impl KvRead for MemKv {
     fn first_in(&self, start: &[u8], end: &[u8]) -> Result<Option<Entry>, KvError> {
         Ok(range(&self.map, start, end)
             .next()
-            .map(|(k, v)| (k.clone(), v.clone())))
+            .map(|(k, v)| (k.to_vec(), v.clone())))
     }
     fn last_in(&self, start: &[u8], end: &[u8]) -> Result<Option<Entry>, KvError> {
         Ok(range(&self.map, start, end)
             .next_back()
-            .map(|(k, v)| (k.clone(), v.clone())))
+            .map(|(k, v)| (k.to_vec(), v.clone())))
     }
     fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Entry>, KvError> {
         Ok(range(&self.map, start, end)
             .take(limit)
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|(k, v)| (k.to_vec(), v.clone()))
             .collect())
     }
 }

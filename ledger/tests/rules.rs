@@ -252,7 +252,7 @@ fn every_rejection_code_has_a_rule_that_fires() {
             .find(|(k, _)| {
                 k.len() == 33 && k[0] == charity_ledger::schema::TX && k[1..] == donation_id.0
             })
-            .map(|(_, v)| v.clone())
+            .map(|(_, v)| v.to_vec())
             .unwrap();
         let c = charity_ledger::records::CommittedTx::decode(&stored).unwrap();
         Transaction::from_stored(c.stored).unwrap()
