@@ -65,10 +65,10 @@ pub fn verify(key: &PublicKey, msg: &[u8], sig: &Signature) -> Result<(), Signat
 
 /// Public keys decoded once for many signature checks (a block's
 /// transactions come from few signers, and decoding a key costs about a
-/// sixth of a verification).
+/// sixth of a verification), with whether each is of small order.
 #[derive(Default)]
 pub struct KeyCache {
-    keys: std::collections::HashMap<PublicKey, Option<VerifyingKey>>,
+    keys: std::collections::HashMap<PublicKey, Option<(VerifyingKey, bool)>>,
 }
 
 impl KeyCache {
@@ -76,9 +76,11 @@ impl KeyCache {
     pub fn new<'a>(keys: impl IntoIterator<Item = &'a PublicKey>) -> Self {
         let mut c = KeyCache::default();
         for k in keys {
-            c.keys
-                .entry(*k)
-                .or_insert_with(|| VerifyingKey::from_bytes(k.as_bytes()).ok());
+            c.keys.entry(*k).or_insert_with(|| {
+                VerifyingKey::from_bytes(k.as_bytes())
+                    .ok()
+                    .map(|vk| (vk, vk.is_weak()))
+            });
         }
         c
     }
@@ -103,15 +105,15 @@ impl KeyCache {
         let mut sigs = Vec::with_capacity(items.len());
         let mut keys = Vec::with_capacity(items.len());
         for (key, msg, sig) in items {
-            let vk = match self.keys.get(key) {
-                Some(Some(vk)) => *vk,
+            let (vk, weak) = match self.keys.get(key) {
+                Some(Some(decoded)) => *decoded,
                 Some(None) => return false,
                 None => match VerifyingKey::from_bytes(key.as_bytes()) {
-                    Ok(vk) => vk,
+                    Ok(vk) => (vk, vk.is_weak()),
                     Err(_) => return false,
                 },
             };
-            if vk.is_weak() {
+            if weak {
                 return false;
             }
             let bytes = sig.as_bytes();
@@ -135,7 +137,7 @@ impl KeyCache {
         sig: &Signature,
     ) -> Result<(), SignatureError> {
         match self.keys.get(key) {
-            Some(Some(vk)) => {
+            Some(Some((vk, _))) => {
                 let s = ed25519_dalek::Signature::from_bytes(sig.as_bytes());
                 vk.verify_strict(msg, &s)
                     .map_err(|_| SignatureError::Mismatch(*key))

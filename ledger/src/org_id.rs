@@ -69,20 +69,24 @@ fn value(c: char) -> Option<u32> {
 /// The check character for the first 17 characters of a code
 /// (GB 32100-2015, 5.2: C18 = 31 - (sum of Ci * Wi mod 31), 31 mapping to 0).
 pub fn check_character(first17: &str) -> Result<char, OrgIdError> {
-    let input: String = first17.chars().take(40).collect();
+    // The input is echoed in errors only; it is copied when one is made.
+    let input = || first17.chars().take(40).collect::<String>();
     let n = first17.chars().count();
     if n != 17 {
-        return Err(OrgIdError::WrongLength { input, got: n + 1 });
+        return Err(OrgIdError::WrongLength {
+            input: input(),
+            got: n + 1,
+        });
     }
     let mut sum = 0u32;
     for (i, (c, w)) in first17.chars().zip(WEIGHTS).enumerate() {
-        let v = value(c).ok_or(OrgIdError::BadCharacter {
-            input: input.clone(),
+        let v = value(c).ok_or_else(|| OrgIdError::BadCharacter {
+            input: input(),
             position: i + 1,
             ch: c,
         })?;
         if (2..8).contains(&i) && !c.is_ascii_digit() {
-            return Err(OrgIdError::BadDivision { input });
+            return Err(OrgIdError::BadDivision { input: input() });
         }
         sum += v * w;
     }
@@ -90,7 +94,7 @@ pub fn check_character(first17: &str) -> Result<char, OrgIdError> {
     ALPHABET
         .chars()
         .nth(check as usize)
-        .ok_or(OrgIdError::BadDivision { input })
+        .ok_or_else(|| OrgIdError::BadDivision { input: input() })
 }
 
 /// An organisation's Unified Social Credit Code.
