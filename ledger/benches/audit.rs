@@ -117,8 +117,12 @@ fn main() {
     });
     let strict = (rounds * 1_000) as f64 / t.elapsed().as_secs_f64();
 
-    let store = Store::open(&dir).expect("reopen");
+    // Timed as `charity-node audit --store` runs it: open the store (no
+    // pass of its own over the blocks: the replay re-verifies them), replay
+    // every block from genesis, compare the state.
     let start = Instant::now();
+    let store = Store::open_unverified(&dir).expect("reopen");
+    let opened = start.elapsed().as_secs_f64();
     let mut replayed = start;
     let report = replay(&store, |height, tip, _| {
         if height == tip {
@@ -134,7 +138,8 @@ fn main() {
         report.transactions, report.blocks, report.state_entries
     );
     println!(
-        "  of which replaying the blocks {replay_secs:.1} s, comparing the state {:.1} s",
+        "  of which opening the store {opened:.1} s, replaying the blocks {:.1} s, comparing the state {:.1} s",
+        replay_secs - opened,
         secs - replay_secs
     );
 

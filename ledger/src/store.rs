@@ -251,29 +251,44 @@ impl Store {
 
     /// Opens an existing store and verifies it.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let store = Self::open_unverified(path)?;
+        store.verify()?;
+        Ok(store)
+    }
+
+    /// Opens an existing store without [`Store::verify`]'s pass over every
+    /// block: for [`crate::audit::replay`], which re-verifies all of it and
+    /// more, and names the first fault more precisely. Anything else should
+    /// use [`Store::open`].
+    pub fn open_unverified(path: &Path) -> Result<Self, StoreError> {
         if !path.exists() {
             return Err(StoreError::NotInitialised(path.display().to_string()));
         }
         let db = open_db(path)?;
         let tree = db.open_tree("chain")?;
-        Self::load(db, tree, path)
+        Self::read(db, tree, path)
     }
 
     fn load(db: sled::Db, tree: sled::Tree, path: &Path) -> Result<Self, StoreError> {
+        let store = Self::read(db, tree, path)?;
+        store.verify()?;
+        Ok(store)
+    }
+
+    /// The store's genesis and tip, unverified.
+    fn read(db: sled::Db, tree: sled::Tree, path: &Path) -> Result<Self, StoreError> {
         let Some(g) = KvRead::get(&tree, schema::META_GENESIS)? else {
             return Err(StoreError::NotInitialised(path.display().to_string()));
         };
         let genesis = Genesis::decode(&g)?;
         let tip = chain::read_tip(&tree)?
             .ok_or_else(|| StoreError::NotInitialised(path.display().to_string()))?;
-        let store = Store {
+        Ok(Store {
             db,
             tree,
             genesis,
             tip,
-        };
-        store.verify()?;
-        Ok(store)
+        })
     }
 
     fn write(db: &sled::Db, tree: &sled::Tree, writes: Vec<Write>) -> Result<(), StoreError> {

@@ -237,3 +237,48 @@ fn each_kind_of_tampering_is_named_with_its_height_and_reason() {
         assert!(msg.contains(words), "{msg}");
     }
 }
+
+#[test]
+fn a_store_opened_for_audit_unverified_is_still_checked_block_by_block() {
+    // `charity-node audit` opens the store without its own pass over the
+    // blocks; the replay must catch what that pass would have.
+    let dir = tempfile::tempdir().unwrap();
+    let id = build(dir.path());
+    let height = Store::open(dir.path())
+        .unwrap()
+        .tx_location(&id)
+        .unwrap()
+        .unwrap()
+        .height;
+    edit_state(dir.path(), |t| {
+        let key = Key::new(schema::TX).hash(&id).build();
+        let v = t.get(&key).unwrap().unwrap().to_vec();
+        let edited = String::from_utf8_lossy(&v).replace("\"amount\":1000,", "\"amount\":9000,");
+        assert_ne!(edited.as_bytes(), &v[..]);
+        t.insert(&key, edited.as_bytes()).unwrap();
+    });
+    assert!(Store::open(dir.path()).is_err());
+    let store = Store::open_unverified(dir.path()).unwrap();
+    let err = replay(&store, |_, _, _| {}).unwrap_err();
+    assert_eq!(err.code(), "audit_unreadable_block", "{err}");
+    assert!(
+        err.to_string().starts_with(&format!("height {height}: ")),
+        "{err}"
+    );
+
+    // A header changed behind its stored hash.
+    let dir = tempfile::tempdir().unwrap();
+    build(dir.path());
+    edit_state(dir.path(), |t| {
+        let key = Key::new(schema::HEADER).u64(2).build();
+        let mut h: serde_json::Value =
+            serde_json::from_slice(&t.get(&key).unwrap().unwrap()).unwrap();
+        let count = h["tx_count"].as_u64().unwrap();
+        h["tx_count"] = (count + 1).into();
+        t.insert(&key, serde_json::to_vec(&h).unwrap()).unwrap();
+    });
+    assert!(Store::open(dir.path()).is_err());
+    let err = replay(&Store::open_unverified(dir.path()).unwrap(), |_, _, _| {}).unwrap_err();
+    assert!(err.to_string().starts_with("height 2: "), "{err}");
+    assert_eq!(err.code(), "audit_invalid_block", "{err}");
+}

@@ -157,7 +157,9 @@ fn export(store: &std::path::Path, out: &std::path::Path) -> anyhow::Result<()> 
 
 fn audit(store: &std::path::Path) -> anyhow::Result<()> {
     use anyhow::Context;
-    let store = charity_ledger::Store::open(store)
+    // The replay re-verifies every block; the store's own pass on open
+    // would only do part of that work twice.
+    let store = charity_ledger::Store::open_unverified(store)
         .with_context(|| format!("opening the store at {}", store.display()))?;
     let bar = indicatif::ProgressBar::new(store.tip().height);
     bar.set_style(
