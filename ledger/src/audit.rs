@@ -273,15 +273,35 @@ impl Replay {
                 }
             });
             scope.spawn(move || {
-                for read in read_rx {
-                    let checked = read.map(|read| {
-                        let checks = chain::Signatures::Batched.check(&read.0.txs, &chain_id);
-                        (read, checks)
-                    });
-                    let failed = checked.is_err();
-                    if checked_tx.send(checked).is_err() || failed {
-                        return;
+                // Whatever blocks are waiting (one per core at most) are
+                // checked together, spread over the cores. The reader stops
+                // after a failed read, so a failure ends the stream.
+                let workers = rayon::current_num_threads().max(1);
+                let mut failed = None;
+                while failed.is_none() {
+                    let Ok(first) = read_rx.recv() else { return };
+                    let mut reads = Vec::with_capacity(workers);
+                    let mut next = Some(first);
+                    while let Some(r) = next.take() {
+                        match r {
+                            Ok(read) => reads.push(read),
+                            Err(e) => failed = Some(e),
+                        }
+                        if failed.is_none() && reads.len() < workers {
+                            next = read_rx.try_recv().ok();
+                        }
                     }
+                    let txs: Vec<&[crate::tx::Transaction]> =
+                        reads.iter().map(|r| r.0.txs.as_slice()).collect();
+                    let checks = chain::check_blocks_batched(&txs, &chain_id);
+                    for checked in reads.into_iter().zip(checks) {
+                        if checked_tx.send(Ok(checked)).is_err() {
+                            return;
+                        }
+                    }
+                }
+                if let Some(e) = failed {
+                    let _ = checked_tx.send(Err(e));
                 }
             });
             for height in first..=target {

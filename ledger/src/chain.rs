@@ -217,12 +217,22 @@ fn check_all_stateless(
 /// block's batches spread over the cores.
 const SIG_BATCH: usize = 128;
 
-/// [`check_all_stateless`] with the signatures verified in batches; a
-/// batch that fails is checked again one by one, so the results are those
-/// of [`check_all_stateless`].
-fn check_all_stateless_batched(txs: &[Transaction], chain_id: &str) -> Vec<Result<(), TxError>> {
+/// Signatures per batch when whole blocks are checked side by side on the
+/// cores: an Ed25519 batch of a thousand costs about a fifth less per
+/// signature than one of 128 (and a failed batch is re-checked one by one,
+/// so it is not made larger still).
+const SIG_BATCH_WHOLE: usize = 1_024;
+
+/// [`check_all_stateless`] with the signatures verified in batches of
+/// `batch`; a batch that fails is checked again one by one, so the results
+/// are those of [`check_all_stateless`].
+fn check_all_stateless_batched(
+    txs: &[Transaction],
+    chain_id: &str,
+    batch: usize,
+) -> Vec<Result<(), TxError>> {
     let keys = crate::crypto::KeyCache::new(txs.iter().map(|t| &t.body().signer));
-    txs.par_chunks(SIG_BATCH)
+    txs.par_chunks(batch.max(1))
         .flat_map_iter(|chunk| {
             let fields: Vec<Result<(), TxError>> = chunk
                 .iter()
@@ -403,10 +413,28 @@ impl Signatures<'_> {
         match self {
             Signatures::Strict => check_all_stateless(txs, chain_id, &|_| false),
             Signatures::StrictUnlessVerified(known) => check_all_stateless(txs, chain_id, known),
-            Signatures::Batched => check_all_stateless_batched(txs, chain_id),
+            Signatures::Batched => check_all_stateless_batched(txs, chain_id, SIG_BATCH),
             Signatures::Prechecked(done) if done.len() == txs.len() => done.to_vec(),
             Signatures::Prechecked(_) => check_all_stateless(txs, chain_id, &|_| false),
         }
+    }
+}
+
+/// The stateless checks of several blocks' transactions, as
+/// [`Signatures::Batched`] gives them block by block, one list per block.
+/// With more than one block, the blocks are spread over the cores and each
+/// is verified in as few batches as possible, which costs less per
+/// signature than splitting every block over the cores.
+pub fn check_blocks_batched(
+    blocks: &[&[Transaction]],
+    chain_id: &str,
+) -> Vec<Vec<Result<(), TxError>>> {
+    match blocks {
+        [one] => vec![Signatures::Batched.check(one, chain_id)],
+        _ => blocks
+            .par_iter()
+            .map(|txs| check_all_stateless_batched(txs, chain_id, SIG_BATCH_WHOLE))
+            .collect(),
     }
 }
 

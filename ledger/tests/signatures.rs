@@ -1,7 +1,8 @@
 //! `Signatures::StrictUnlessVerified` skips only the signatures its caller
 //! vouches for: with nothing vouched for it judges a block exactly as
 //! `Strict` does, vouching for valid transactions changes nothing, and a
-//! forged signature nobody vouched for is still refused.
+//! forged signature nobody vouched for is still refused. Blocks checked
+//! together in large batches (the audit) are judged as one by one.
 
 mod common;
 
@@ -102,4 +103,46 @@ fn only_vouched_signatures_are_skipped() {
     )
     .unwrap();
     assert_eq!(good_block.block_hash, strict.effects.block_hash);
+}
+
+#[test]
+fn blocks_checked_together_are_judged_as_one_by_one() {
+    // `check_blocks_batched` verifies whole blocks side by side in large
+    // batches; a failing batch is re-checked one by one, so every block's
+    // results are exactly `Strict`'s.
+    let mut w = W::new();
+    let platform = w.platform.key.clone();
+    let mut block = |from: u32, n: u32| -> Vec<Transaction> {
+        (from..from + n)
+            .map(|i| {
+                let d = w.donation(&lunch(), 100_00 + u64::from(i), &code(i + 1), None);
+                w.tx(&platform, d)
+            })
+            .collect()
+    };
+    let honest = block(0, 300);
+    let mut forged_in = block(300, 300);
+    let t = forged_in[170].clone();
+    forged_in[170] =
+        Transaction::from_parts(t.body().clone(), charity_ledger::Signature::from([7u8; 64]))
+            .unwrap();
+    let also_honest = block(600, 5);
+    let chain_id = w.chain.tip().chain_id.clone();
+    let blocks: Vec<&[Transaction]> = vec![&honest, &forged_in, &also_honest];
+    let together = charity_ledger::chain::check_blocks_batched(&blocks, &chain_id);
+    assert_eq!(together.len(), 3);
+    for (txs, got) in blocks.iter().zip(&together) {
+        assert_eq!(*got, Signatures::Strict.check(txs, &chain_id));
+    }
+    let bad: Vec<usize> = together[1]
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.is_err())
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(bad, vec![170]);
+    assert!(together[0].iter().chain(&together[2]).all(|r| r.is_ok()));
+    // One block alone goes through the same path as `Batched`.
+    let alone = charity_ledger::chain::check_blocks_batched(&blocks[1..2], &chain_id);
+    assert_eq!(alone[0], together[1]);
 }
