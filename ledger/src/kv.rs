@@ -41,6 +41,10 @@ pub type Entry = (Vec<u8>, Vec<u8>);
 pub trait KvRead {
     /// The value under `key`.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, KvError>;
+    /// Whether `key` holds a value (without copying it out).
+    fn contains(&self, key: &[u8]) -> Result<bool, KvError> {
+        Ok(self.get(key)?.is_some())
+    }
     /// The first entry with `start <= key < end`.
     fn first_in(&self, start: &[u8], end: &[u8]) -> Result<Option<Entry>, KvError>;
     /// The last entry with `start <= key < end`.
@@ -141,6 +145,9 @@ impl KvRead for MemKv {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, KvError> {
         Ok(self.map.get(key).cloned())
     }
+    fn contains(&self, key: &[u8]) -> Result<bool, KvError> {
+        Ok(self.map.contains_key(key))
+    }
     fn first_in(&self, start: &[u8], end: &[u8]) -> Result<Option<Entry>, KvError> {
         Ok(range(&self.map, start, end)
             .next()
@@ -176,5 +183,16 @@ mod tests {
         assert_eq!(keys(Some(&[4]), None), vec![4, 5]);
         assert_eq!(keys(Some(&[3]), Some(&[3])), Vec::<u8>::new());
         assert_eq!(keys(Some(&[4]), Some(&[2])), Vec::<u8>::new());
+    }
+
+    #[test]
+    fn contains_agrees_with_get() {
+        let mut m = MemKv::new();
+        m.apply([(vec![1], Some(vec![9])), (vec![2], Some(vec![]))]);
+        m.apply([(vec![1], None)]);
+        for k in [[1u8], [2], [3]] {
+            assert_eq!(m.contains(&k).unwrap(), m.get(&k).unwrap().is_some());
+        }
+        assert!(m.contains(&[2]).unwrap());
     }
 }

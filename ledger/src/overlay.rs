@@ -149,6 +149,14 @@ impl RawWrites {
         }
     }
 
+    /// Whether `key` holds a value, as changed here or else as committed.
+    pub fn contains<R: KvRead>(&self, kv: &R, key: &[u8]) -> Result<bool, KvError> {
+        match self.map.get(key) {
+            Some(v) => Ok(v.is_some()),
+            None => kv.contains(key),
+        }
+    }
+
     /// The first live entry with `start <= key < end`, merging committed
     /// entries with the changes made here.
     pub fn first_in<R: KvRead>(
@@ -216,7 +224,14 @@ pub struct Overlay {
 impl Overlay {
     /// The writes that commit these changes, in key order within each table.
     pub fn into_writes(self) -> Vec<Write> {
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(
+            self.orgs.slots.len()
+                + self.key_owners.slots.len()
+                + self.campaigns.slots.len()
+                + self.donations.slots.len()
+                + self.disbursements.slots.len()
+                + self.raw.map.len(),
+        );
         self.orgs.writes(&mut out);
         self.key_owners.writes(&mut out);
         self.campaigns.writes(&mut out);

@@ -112,6 +112,9 @@ impl KvRead for sled::Tree {
             .map(|v| v.map(|v| v.to_vec()))
             .map_err(io)
     }
+    fn contains(&self, key: &[u8]) -> Result<bool, KvError> {
+        sled::Tree::contains_key(self, key).map_err(io)
+    }
     fn first_in(&self, start: &[u8], end: &[u8]) -> Result<Option<Entry>, KvError> {
         if start >= end {
             return Ok(None);

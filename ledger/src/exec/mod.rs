@@ -160,7 +160,7 @@ impl<'a, R: KvRead> Executor<'a, R> {
 
     /// True if `id` is already committed (or earlier in this block).
     pub fn is_committed(&mut self, id: &Hash) -> Result<bool, KvError> {
-        Ok(self.ov.raw.get(self.kv, &key_tx(id))?.is_some())
+        self.ov.raw.contains(self.kv, &key_tx(id))
     }
 
     /// Where a committed transaction is (or earlier in this block).
