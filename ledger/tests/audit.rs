@@ -106,27 +106,27 @@ fn a_missing_or_extra_entry_is_named_first_in_key_order() {
     );
 
     // Entries before and after everything the replay wrote.
-    let dir = tempfile::tempdir().unwrap();
-    build(dir.path());
-    edit_state(dir.path(), |t| {
-        t.insert([0x00, 7], b"planted first".as_slice()).unwrap();
-        t.insert([0xfe, 1], b"planted last".as_slice()).unwrap();
-    });
-    let err = replay(&Store::open(dir.path()).unwrap(), |_, _, _| {}).unwrap_err();
-    let msg = err.to_string();
+    let planted = |entries: &[&[u8]]| -> String {
+        let dir = tempfile::tempdir().unwrap();
+        build(dir.path());
+        edit_state(dir.path(), |t| {
+            for k in entries {
+                t.insert(*k, format!("planted {}", k[0]).as_bytes())
+                    .unwrap();
+            }
+        });
+        replay(&Store::open(dir.path()).unwrap(), |_, _, _| {})
+            .unwrap_err()
+            .to_string()
+    };
+    let msg = planted(&[&[0x00, 7], &[0xfe, 1]]);
     assert!(
-        msg.ends_with(": stored planted first, replayed nothing"),
+        msg.ends_with(": stored planted 0, replayed nothing"),
         "{msg}"
     );
-    let dir = tempfile::tempdir().unwrap();
-    build(dir.path());
-    edit_state(dir.path(), |t| {
-        t.insert([0xfe, 1], b"planted last".as_slice()).unwrap();
-    });
-    let err = replay(&Store::open(dir.path()).unwrap(), |_, _, _| {}).unwrap_err();
-    let msg = err.to_string();
+    let msg = planted(&[&[0xfe, 1]]);
     assert!(
-        msg.ends_with(": stored planted last, replayed nothing"),
+        msg.ends_with(": stored planted 254, replayed nothing"),
         "{msg}"
     );
 }
