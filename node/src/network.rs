@@ -253,13 +253,33 @@ pub fn init(o: &InitOptions<'_>) -> Result<()> {
     Ok(())
 }
 
-/// Resolves when standard input reaches its end: the process that started
+/// Fires when standard input reaches its end: the process that started
 /// this node with a pipe has gone, however it ended.
-async fn stdin_closed() {
-    use tokio::io::AsyncReadExt;
-    let mut stdin = tokio::io::stdin();
-    let mut buf = [0u8; 64];
-    while matches!(stdin.read(&mut buf).await, Ok(n) if n > 0) {}
+///
+/// The read blocks, so it runs on a thread of its own rather than on the
+/// runtime: a runtime waits for its blocking reads when it shuts down, and
+/// this one would never finish while the parent keeps the pipe open, so a
+/// node told to stop by Ctrl-C would hang.
+fn stdin_closed() -> Result<tokio::sync::oneshot::Receiver<()>> {
+    use std::io::Read;
+    let (closed, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("stdin-watch".into())
+        .spawn(move || {
+            let mut stdin = std::io::stdin().lock();
+            let mut buf = [0u8; 64];
+            loop {
+                match stdin.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
+            let _ = closed.send(());
+        })
+        .context("starting the thread that watches standard input")?;
+    Ok(rx)
 }
 
 /// Runs the node in `home` until Ctrl-C (or, with `with_parent`, until
@@ -276,6 +296,11 @@ pub fn run(home: &Path, with_parent: bool) -> Result<()> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
+    let parent_gone = if with_parent {
+        Some(stdin_closed()?)
+    } else {
+        None
+    };
     rt.block_on(async {
         let node = HomeNode::open(home).map_err(|e| anyhow!("{e}"))?;
         let mut handle = node.start().await.map_err(|e| anyhow!("{e:#}"))?;
@@ -285,7 +310,14 @@ pub fn run(home: &Path, with_parent: bool) -> Result<()> {
         );
         let ended = tokio::select! {
             _ = tokio::signal::ctrl_c() => None,
-            _ = stdin_closed(), if with_parent => None,
+            _ = async {
+                match parent_gone {
+                    Some(gone) => {
+                        let _ = gone.await;
+                    }
+                    None => std::future::pending().await,
+                }
+            } => None,
             r = &mut handle.app => Some(r),
         };
         match ended {

@@ -669,3 +669,76 @@ fn a_configured_peer_sending_garbage_does_not_hurt_the_network() {
         get(&format!("{}/v1/blocks/{h}", nodes[3].url))["hash"]
     );
 }
+
+/// Waits for `child` to exit, for at most `WAIT`; kills it and fails if it
+/// does not.
+fn exits(child: &mut Child, what: &str) -> std::process::ExitStatus {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            panic!("the node did not stop after {what}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Starts `charity-node run --with-parent` on `home` with its stdin held
+/// open by the test, and returns once its API answers.
+fn start_with_parent(home: &Path) -> (Child, std::process::ChildStdin) {
+    let log = std::fs::File::create(home.join("node.log")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_charity-node"))
+        .args(["run", "--with-parent", "--home"])
+        .arg(home)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let url = lines
+        .find_map(|l| {
+            l.ok()
+                .and_then(|l| l.split("explorer at ").nth(1).map(str::to_string))
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "the node did not start: {}",
+                std::fs::read_to_string(home.join("node.log")).unwrap_or_default()
+            )
+        });
+    assert!(try_get(&format!("{}v1/status", url.trim())).is_some());
+    (child, stdin)
+}
+
+#[test]
+fn a_node_run_by_a_parent_stops_on_ctrl_c_and_when_the_parent_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    testnet(dir.path(), 0);
+    let home = dir.path().join("node-0");
+
+    // Ctrl-C while the parent still holds the pipe: a clean stop.
+    let (mut child, _stdin) = start_with_parent(&home);
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let status = exits(&mut child, "Ctrl-C");
+    let log = std::fs::read_to_string(home.join("node.log")).unwrap();
+    assert!(status.success(), "{status}: {log}");
+
+    // The parent goes (its end of the pipe closes): the node stops too.
+    // Starting again opens the store the first run left.
+    let (mut child, stdin) = start_with_parent(&home);
+    drop(stdin);
+    let status = exits(&mut child, "its parent went");
+    let log = std::fs::read_to_string(home.join("node.log")).unwrap();
+    assert!(status.success(), "{status}: {log}");
+}
