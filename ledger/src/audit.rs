@@ -7,11 +7,14 @@
 //! it computed with the state the store holds, key by key. The report names
 //! the first height, transaction and field that disagree.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use crate::block::Block;
 use crate::chain::{self, BlockError};
 use crate::genesis::Genesis;
 use crate::hex::Hash;
-use crate::kv::MemKv;
+use crate::kv::{KvError, MemKv};
 use crate::schema;
 use crate::store::{Store, StoreError};
 use crate::vote::{verify_commit, CommitCertificate};
@@ -343,13 +346,104 @@ pub fn replay_source<S: ChainSource + Sync>(
     ))
 }
 
+/// Reads a store's blocks for a replay.
+///
+/// A block's transactions are stored under their ids, scattered over the
+/// key space, so reading blocks one by one costs a random read per
+/// transaction (most of an audit's reading time on a long chain, and a
+/// cache the size of the transaction table to make it bearable). This
+/// reads the transaction table once, in key order and on all cores, and
+/// hands each record out, and lets it go, when its block is read. The
+/// bytes are the ones [`Store::block`] would read, decoded the same way;
+/// a block naming a transaction the table lacks (or one already handed
+/// out) reads it from the store as before, and fails as before.
+struct BlockReader<'a> {
+    store: &'a Store,
+    /// Stored `TX` records by id, in shards by the id's first byte.
+    txs: Vec<Mutex<HashMap<Hash, Vec<u8>>>>,
+}
+
+const READER_SHARDS: usize = 16;
+
+impl<'a> BlockReader<'a> {
+    fn new(store: &'a Store) -> Result<Self, StoreError> {
+        use rayon::prelude::*;
+        let width = 256 / READER_SHARDS;
+        let txs = (0..READER_SHARDS)
+            .into_par_iter()
+            .map(|shard| {
+                // Ids follow the table byte; a shard holds the ids whose
+                // first byte falls in its sixteenth.
+                let lo = [schema::TX, (shard * width) as u8];
+                let rows = if shard + 1 < READER_SHARDS {
+                    let hi = [schema::TX, ((shard + 1) * width) as u8];
+                    store.kv().range(lo..hi)
+                } else {
+                    store.kv().range(&lo[..]..&[schema::TX + 1][..])
+                };
+                let mut map = HashMap::new();
+                for row in rows {
+                    let (k, v) = row.map_err(|e| KvError::Io(e.to_string()))?;
+                    if let Some(id) = k.get(1..).and_then(|b| <[u8; 32]>::try_from(b).ok()) {
+                        map.insert(Hash::from(id), v.to_vec());
+                    }
+                }
+                Ok(Mutex::new(map))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(BlockReader { store, txs })
+    }
+
+    /// The stored record of `id`, if the table held it and it was not
+    /// taken yet.
+    fn take(&self, id: &Hash) -> Option<Vec<u8>> {
+        let shard = self.txs.get(usize::from(id.0[0]) / (256 / READER_SHARDS))?;
+        // A poisoned shard only means a reader panicked; the map is whole.
+        let mut map = shard.lock().unwrap_or_else(|p| p.into_inner());
+        map.remove(id)
+    }
+}
+
+impl ChainSource for BlockReader<'_> {
+    type Error = StoreError;
+    fn height(&self) -> Result<u64, StoreError> {
+        ChainSource::height(self.store)
+    }
+    fn block(&self, height: u64) -> Result<Block, StoreError> {
+        let header = self
+            .store
+            .header(height)?
+            .ok_or_else(|| StoreError::NotFound(format!("block {height}")))?;
+        let txs = self
+            .store
+            .block_tx_ids(height)?
+            .iter()
+            .map(|id| match self.take(id) {
+                Some(stored) => crate::store::decode_tx(id, &stored),
+                None => self
+                    .store
+                    .tx(id)?
+                    .ok_or_else(|| StoreError::NotFound(format!("transaction {id}"))),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Block { header, txs })
+    }
+    fn block_hash(&self, height: u64) -> Result<Hash, StoreError> {
+        ChainSource::block_hash(self.store, height)
+    }
+    fn commit(&self, height: u64) -> Result<CommitCertificate, StoreError> {
+        self.store.commit_certificate(height)
+    }
+}
+
 /// Replays `store`'s chain from its genesis and compares everything,
 /// including every entry of the stored state.
 pub fn replay(
     store: &Store,
     progress: impl FnMut(u64, u64, u64),
 ) -> Result<AuditReport, AuditError> {
-    let (report, state) = replay_source(store.genesis(), store, progress)?;
+    let reader = BlockReader::new(store)?;
+    let (report, state) = replay_source(store.genesis(), &reader, progress)?;
     let AuditReport {
         blocks,
         transactions,

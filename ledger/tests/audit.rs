@@ -1,7 +1,8 @@
 //! Replaying a stored chain from genesis: an honest store passes; a store
 //! whose state was edited behind the chain's back is caught and named; a
 //! source serving a changed amount, a removed transaction, a forged commit
-//! or a swapped block is caught at that height with the reason.
+//! or a swapped block is caught at that height with the reason; so is a
+//! stored transaction missing from its table or listed in two blocks.
 
 mod common;
 
@@ -281,4 +282,48 @@ fn a_store_opened_for_audit_unverified_is_still_checked_block_by_block() {
     let err = replay(&Store::open_unverified(dir.path()).unwrap(), |_, _, _| {}).unwrap_err();
     assert!(err.to_string().starts_with("height 2: "), "{err}");
     assert_eq!(err.code(), "audit_invalid_block", "{err}");
+}
+
+#[test]
+fn a_transaction_missing_from_the_table_or_listed_twice_fails_at_its_height() {
+    // The replay reads the transaction table in one pass and hands each
+    // record out when its block is read; a record the table lacks, or one
+    // a block lists a second time, is read from the store as before and
+    // fails at that block.
+    let dir = tempfile::tempdir().unwrap();
+    let id = build(dir.path());
+    let height = Store::open(dir.path())
+        .unwrap()
+        .tx_location(&id)
+        .unwrap()
+        .unwrap()
+        .height;
+    edit_state(dir.path(), |t| {
+        t.remove(Key::new(schema::TX).hash(&id).build()).unwrap();
+    });
+    let err = replay(&Store::open_unverified(dir.path()).unwrap(), |_, _, _| {}).unwrap_err();
+    assert_eq!(err.code(), "audit_unreadable_block", "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with(&format!("height {height}: cannot read the block: "))
+            && msg.contains(&format!("transaction {id}")),
+        "{msg}"
+    );
+
+    // The next block lists that first transaction again.
+    let dir = tempfile::tempdir().unwrap();
+    let id = build(dir.path());
+    let next = height + 1;
+    edit_state(dir.path(), |t| {
+        let key = Key::new(schema::BLOCK_TXS).u64(next).build();
+        let mut ids = t.get(&key).unwrap().unwrap().to_vec();
+        ids.extend_from_slice(&id.0);
+        t.insert(&key, ids).unwrap();
+    });
+    let err = replay(&Store::open_unverified(dir.path()).unwrap(), |_, _, _| {}).unwrap_err();
+    assert_eq!(err.code(), "audit_invalid_block", "{err}");
+    assert!(
+        err.to_string().starts_with(&format!("height {next}: ")),
+        "{err}"
+    );
 }
