@@ -12,14 +12,16 @@
 //! addition signed by validators, and every transaction received is checked
 //! like one submitted over HTTP before it enters the pool (transactions
 //! travel in batches, one signed message for whatever was waiting). Garbage is
-//! logged and dropped; nothing a peer sends can stop the node.
+//! dropped and logged, once a minute for each kind and peer with a count of
+//! the repeats (see `Complaints`); nothing a peer sends can stop the node
+//! or flood its log.
 //!
 //! The consensus engine sees this network through [`NetworkActor`], which
 //! speaks the engine's network protocol (`malachitebft_engine::network::Msg`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use charity_ledger::Transaction;
@@ -325,6 +327,7 @@ fn spawn_gossip_checker(
     std::thread::Builder::new()
         .name("gossip-check".into())
         .spawn(move || {
+            let mut complaints = Complaints::new(COMPLAINT_WINDOW);
             for (author, data) in checker {
                 for t in batch_txs(&data) {
                     match t {
@@ -334,7 +337,14 @@ fn spawn_gossip_checker(
                                 tracing::debug!(%id, code = %e.code, "gossiped transaction not kept");
                             }
                         }
-                        Err(e) => tracing::warn!(%author, code = e.code(), "undecodable transaction dropped"),
+                        Err(e) => match complaints.admit(author, "transaction", Instant::now()) {
+                            Some(0) => tracing::warn!(%author, code = e.code(), "undecodable transaction dropped"),
+                            Some(n) => tracing::warn!(
+                                %author, code = e.code(), held_back = n,
+                                "undecodable transaction dropped (and {n} more since the last report)"
+                            ),
+                            None => tracing::debug!(%author, code = e.code(), "undecodable transaction dropped"),
+                        },
                     }
                 }
             }
@@ -526,17 +536,30 @@ pub struct State {
     port: OutputPort<NetworkEvent<Ctx>>,
     requests: HashMap<InboundRequestId, request_response::InboundRequestId>,
     swarm_task: tokio::task::JoinHandle<()>,
+    complaints: Complaints<PeerId>,
 }
 
 impl NetworkActor {
-    fn decode<T>(data: Bytes, what: &str, from: PeerId) -> Option<T>
+    fn decode<T>(
+        complaints: &mut Complaints<PeerId>,
+        data: Bytes,
+        what: &'static str,
+        from: PeerId,
+    ) -> Option<T>
     where
         WireCodec: Codec<T>,
     {
         match WireCodec.decode(data) {
             Ok(v) => Some(v),
             Err(e) => {
-                tracing::warn!(%from, %e, "undecodable {what} dropped");
+                match complaints.admit(from, what, Instant::now()) {
+                    Some(0) => tracing::warn!(%from, %e, "undecodable {what} dropped"),
+                    Some(n) => tracing::warn!(
+                        %from, %e, held_back = n,
+                        "undecodable {what} dropped (and {n} more since the last report)"
+                    ),
+                    None => tracing::debug!(%from, %e, "undecodable {what} dropped"),
+                }
                 None
             }
         }
@@ -571,24 +594,37 @@ impl NetworkActor {
                 NetworkEvent::PeerDisconnected(p)
             }
             Event::ConsensusMessage(Channel::Consensus, from, data) => {
-                match Self::decode::<SignedConsensusMsg<Ctx>>(data, "consensus message", from) {
+                match Self::decode::<SignedConsensusMsg<Ctx>>(
+                    &mut state.complaints,
+                    data,
+                    "consensus message",
+                    from,
+                ) {
                     Some(SignedConsensusMsg::Vote(v)) => NetworkEvent::Vote(from, v),
                     Some(SignedConsensusMsg::Proposal(p)) => NetworkEvent::Proposal(from, p),
                     None => return,
                 }
             }
             Event::ConsensusMessage(Channel::ProposalParts, from, data) => {
-                match Self::decode(data, "proposal part", from) {
+                match Self::decode(&mut state.complaints, data, "proposal part", from) {
                     Some(part) => NetworkEvent::ProposalPart(from, part),
                     None => return,
                 }
             }
             Event::ConsensusMessage(Channel::Sync, from, data) => {
-                let Some(status) = Self::decode::<sync::Status<Ctx>>(data, "status", from) else {
+                let Some(status) =
+                    Self::decode::<sync::Status<Ctx>>(&mut state.complaints, data, "status", from)
+                else {
                     return;
                 };
                 if status.peer_id != from {
-                    tracing::warn!(%from, claimed = %status.peer_id, "a status naming another peer dropped");
+                    if state
+                        .complaints
+                        .admit(from, "status naming another peer", Instant::now())
+                        .is_some()
+                    {
+                        tracing::warn!(%from, claimed = %status.peer_id, "a status naming another peer dropped");
+                    }
                     return;
                 }
                 state.peers.announce(&from, status.tip_height.0);
@@ -598,7 +634,12 @@ impl NetworkActor {
                 )
             }
             Event::LivenessMessage(Channel::Liveness, from, data) => {
-                match Self::decode::<LivenessMsg<Ctx>>(data, "liveness message", from) {
+                match Self::decode::<LivenessMsg<Ctx>>(
+                    &mut state.complaints,
+                    data,
+                    "liveness message",
+                    from,
+                ) {
                     Some(LivenessMsg::Vote(v)) => NetworkEvent::Vote(from, v),
                     Some(LivenessMsg::PolkaCertificate(c)) => {
                         NetworkEvent::PolkaCertificate(from, c)
@@ -615,7 +656,8 @@ impl NetworkActor {
                 peer,
                 body,
             }) => {
-                let Some(request) = Self::decode(body, "sync request", peer) else {
+                let Some(request) = Self::decode(&mut state.complaints, body, "sync request", peer)
+                else {
                     return;
                 };
                 let id = InboundRequestId::new(request_id);
@@ -627,7 +669,7 @@ impl NetworkActor {
                 peer,
                 body,
             }) => {
-                let response = Self::decode(body, "sync response", peer);
+                let response = Self::decode(&mut state.complaints, body, "sync response", peer);
                 NetworkEvent::SyncResponse(OutboundRequestId::new(request_id), peer, response)
             }
         };
@@ -669,6 +711,7 @@ impl Actor for NetworkActor {
             port: OutputPort::with_capacity(EVENTS),
             requests: HashMap::new(),
             swarm_task,
+            complaints: Complaints::new(COMPLAINT_WINDOW),
         })
     }
 
@@ -749,6 +792,54 @@ impl Actor for NetworkActor {
     }
 }
 
+/// How long repeats of one complaint about one peer are held back.
+const COMPLAINT_WINDOW: Duration = Duration::from_secs(60);
+
+/// Keeps a misbehaving peer from flooding the log. The first complaint of
+/// a kind about a peer is reported at once; repeats within the window that
+/// follows are held back (reported at debug level only) and counted, and
+/// the count goes with the next report after the window. Peers are the
+/// configured ones and kinds are fixed, so the table stays small.
+pub(crate) struct Complaints<P> {
+    window: Duration,
+    /// (peer, kind) -> when last reported, how many held back since.
+    seen: HashMap<(P, &'static str), (Instant, u64)>,
+}
+
+impl<P: std::hash::Hash + Eq> Complaints<P> {
+    pub(crate) fn new(window: Duration) -> Self {
+        Complaints {
+            window,
+            seen: HashMap::new(),
+        }
+    }
+
+    /// A complaint of kind `what` about `peer` at `now`: `Some(n)` to
+    /// report it now, `n` being how many like it were held back since the
+    /// last report; `None` to hold it back.
+    pub(crate) fn admit(&mut self, peer: P, what: &'static str, now: Instant) -> Option<u64> {
+        use std::collections::hash_map::Entry;
+        match self.seen.entry((peer, what)) {
+            Entry::Vacant(v) => {
+                v.insert((now, 0));
+                Some(0)
+            }
+            Entry::Occupied(mut o) => {
+                let (last, held) = o.get_mut();
+                if now.saturating_duration_since(*last) < self.window {
+                    *held += 1;
+                    None
+                } else {
+                    let n = *held;
+                    *last = now;
+                    *held = 0;
+                    Some(n)
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -767,6 +858,27 @@ mod tests {
             }),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn repeated_complaints_about_a_peer_are_held_back_and_counted() {
+        let mut c = Complaints::new(Duration::from_secs(60));
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        // The first of each kind about each peer is reported.
+        assert_eq!(c.admit("a", "status", at(0)), Some(0));
+        assert_eq!(c.admit("a", "proposal part", at(1)), Some(0));
+        assert_eq!(c.admit("b", "status", at(1)), Some(0));
+        // Repeats within the window are held back.
+        for s in 2..40 {
+            assert_eq!(c.admit("a", "status", at(s)), None);
+        }
+        assert_eq!(c.admit("b", "status", at(59)), None);
+        // After it, the next is reported with the count held back.
+        assert_eq!(c.admit("a", "status", at(60)), Some(38));
+        assert_eq!(c.admit("a", "status", at(61)), None);
+        assert_eq!(c.admit("b", "status", at(62)), Some(1));
+        assert_eq!(c.admit("a", "proposal part", at(200)), Some(0));
     }
 
     #[test]

@@ -9,8 +9,10 @@
 //! same head; blocks proposed with an invalid transaction are never
 //! committed; a change of validators takes effect at the next height; a
 //! stranger's connection is refused and logged; a configured peer that
-//! sends garbage on every topic and as sync requests is logged and
-//! ignored while the network keeps committing.
+//! sends garbage on every topic and as sync requests is logged (about once
+//! a minute for each kind, not once per message) and ignored while the
+//! network keeps committing; a node run by a parent stops on Ctrl-C and
+//! when its parent goes.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -626,6 +628,7 @@ fn a_configured_peer_sending_garbage_does_not_hurt_the_network() {
     // uses it, and the full node itself never starts.
     let key = charity_sdk::keys::load(&dir.path().join("node-4/node.key")).unwrap();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let started = Instant::now();
     let rogue = rogue_peer(&key, &genesis.chain_id, listen, stop.clone());
 
     // The garbage arrives and is dropped, logged…
@@ -656,6 +659,28 @@ fn a_configured_peer_sending_garbage_does_not_hurt_the_network() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let sent = rogue.join().unwrap();
     assert!(sent > 0, "the rogue peer published nothing");
+    // The log reports each kind of garbage about once a minute for each
+    // peer it came through, not once per message.
+    let minutes = started.elapsed().as_secs() / 60 + 1;
+    let text = std::fs::read_to_string(&log).unwrap();
+    let kinds = [
+        "consensus message",
+        "proposal part",
+        "liveness message",
+        "status",
+        "sync request",
+        "transaction",
+    ];
+    let reports: Vec<u64> = kinds
+        .iter()
+        .map(|what| text.matches(&format!("undecodable {what} dropped")).count() as u64)
+        .collect();
+    for (what, n) in kinds.iter().zip(&reports) {
+        assert!(
+            *n <= minutes * nodes.len() as u64,
+            "{n} reports of an undecodable {what} in {minutes} minute(s), {sent} messages sent"
+        );
+    }
     for n in &nodes {
         assert!(
             try_get(&format!("{}/v1/status", n.url)).is_some(),
