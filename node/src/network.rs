@@ -304,21 +304,31 @@ pub fn run(home: &Path, with_parent: bool) -> Result<()> {
     rt.block_on(async {
         let node = HomeNode::open(home).map_err(|e| anyhow!("{e}"))?;
         let mut handle = node.start().await.map_err(|e| anyhow!("{e:#}"))?;
+        // Ctrl-C's handler is installed when its future is first polled;
+        // poll it once before saying the node runs, so that a Ctrl-C from
+        // then on stops the node cleanly rather than killing it.
+        let mut interrupted = std::pin::pin!(tokio::signal::ctrl_c());
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let early = std::future::Future::poll(interrupted.as_mut(), &mut cx).is_ready();
         println!(
             "node running; HTTP API and explorer at http://{}/",
             handle.http_addr
         );
-        let ended = tokio::select! {
-            _ = tokio::signal::ctrl_c() => None,
-            _ = async {
-                match parent_gone {
-                    Some(gone) => {
-                        let _ = gone.await;
+        let ended = if early {
+            None
+        } else {
+            tokio::select! {
+                _ = interrupted => None,
+                _ = async {
+                    match parent_gone {
+                        Some(gone) => {
+                            let _ = gone.await;
+                        }
+                        None => std::future::pending().await,
                     }
-                    None => std::future::pending().await,
-                }
-            } => None,
-            r = &mut handle.app => Some(r),
+                } => None,
+                r = &mut handle.app => Some(r),
+            }
         };
         match ended {
             None => {
