@@ -14,7 +14,7 @@ use crate::block::Block;
 use crate::chain::{self, BlockError};
 use crate::genesis::Genesis;
 use crate::hex::Hash;
-use crate::kv::{KvError, MemKv};
+use crate::kv::MemKv;
 use crate::schema;
 use crate::store::{Store, StoreError};
 use crate::vote::{verify_commit, CommitCertificate};
@@ -364,26 +364,29 @@ struct BlockReader<'a> {
 }
 
 const READER_SHARDS: usize = 16;
+/// How many values of an id's first byte each shard holds.
+const SHARD_WIDTH: usize = 256 / READER_SHARDS;
 
 impl<'a> BlockReader<'a> {
     fn new(store: &'a Store) -> Result<Self, StoreError> {
         use rayon::prelude::*;
-        let width = 256 / READER_SHARDS;
         let txs = (0..READER_SHARDS)
             .into_par_iter()
             .map(|shard| {
                 // Ids follow the table byte; a shard holds the ids whose
                 // first byte falls in its sixteenth.
-                let lo = [schema::TX, (shard * width) as u8];
+                let lo = [schema::TX, (shard * SHARD_WIDTH) as u8];
                 let rows = if shard + 1 < READER_SHARDS {
-                    let hi = [schema::TX, ((shard + 1) * width) as u8];
+                    let hi = [schema::TX, ((shard + 1) * SHARD_WIDTH) as u8];
                     store.kv().range(lo..hi)
                 } else {
                     store.kv().range(&lo[..]..&[schema::TX + 1][..])
                 };
                 let mut map = HashMap::new();
                 for row in rows {
-                    let (k, v) = row.map_err(|e| KvError::Io(e.to_string()))?;
+                    let (k, v) = row?;
+                    // A key that is not an id is left to the comparison,
+                    // which names it.
                     if let Some(id) = k.get(1..).and_then(|b| <[u8; 32]>::try_from(b).ok()) {
                         map.insert(Hash::from(id), v.to_vec());
                     }
@@ -397,7 +400,7 @@ impl<'a> BlockReader<'a> {
     /// The stored record of `id`, if the table held it and it was not
     /// taken yet.
     fn take(&self, id: &Hash) -> Option<Vec<u8>> {
-        let shard = self.txs.get(usize::from(id.0[0]) / (256 / READER_SHARDS))?;
+        let shard = self.txs.get(usize::from(id.0[0]) / SHARD_WIDTH)?;
         // A poisoned shard only means a reader panicked; the map is whole.
         let mut map = shard.lock().unwrap_or_else(|p| p.into_inner());
         map.remove(id)

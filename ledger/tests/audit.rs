@@ -78,6 +78,16 @@ fn an_edited_donation_record_is_named() {
 }
 
 /// Edits the stored state behind the chain's back.
+/// The height at which transaction `id` was committed in the store at `dir`.
+fn height_of(dir: &std::path::Path, id: &Hash) -> u64 {
+    Store::open(dir)
+        .unwrap()
+        .tx_location(id)
+        .unwrap()
+        .unwrap()
+        .height
+}
+
 fn edit_state(dir: &std::path::Path, edit: impl FnOnce(&sled::Tree)) {
     let db = open_db(dir).unwrap();
     let t = db.open_tree("chain").unwrap();
@@ -245,12 +255,7 @@ fn a_store_opened_for_audit_unverified_is_still_checked_block_by_block() {
     // blocks; the replay must catch what that pass would have.
     let dir = tempfile::tempdir().unwrap();
     let id = build(dir.path());
-    let height = Store::open(dir.path())
-        .unwrap()
-        .tx_location(&id)
-        .unwrap()
-        .unwrap()
-        .height;
+    let height = height_of(dir.path(), &id);
     edit_state(dir.path(), |t| {
         let key = Key::new(schema::TX).hash(&id).build();
         let v = t.get(&key).unwrap().unwrap().to_vec();
@@ -292,12 +297,7 @@ fn a_transaction_missing_from_the_table_or_listed_twice_fails_at_its_height() {
     // fails at that block.
     let dir = tempfile::tempdir().unwrap();
     let id = build(dir.path());
-    let height = Store::open(dir.path())
-        .unwrap()
-        .tx_location(&id)
-        .unwrap()
-        .unwrap()
-        .height;
+    let height = height_of(dir.path(), &id);
     edit_state(dir.path(), |t| {
         t.remove(Key::new(schema::TX).hash(&id).build()).unwrap();
     });

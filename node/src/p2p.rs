@@ -337,14 +337,7 @@ fn spawn_gossip_checker(
                                 tracing::debug!(%id, code = %e.code, "gossiped transaction not kept");
                             }
                         }
-                        Err(e) => match complaints.admit(author, "transaction", Instant::now()) {
-                            Some(0) => tracing::warn!(%author, code = e.code(), "undecodable transaction dropped"),
-                            Some(n) => tracing::warn!(
-                                %author, code = e.code(), held_back = n,
-                                "undecodable transaction dropped (and {n} more since the last report)"
-                            ),
-                            None => tracing::debug!(%author, code = e.code(), "undecodable transaction dropped"),
-                        },
+                        Err(e) => complaints.undecodable(author, "transaction", e.code()),
                     }
                 }
             }
@@ -552,14 +545,7 @@ impl NetworkActor {
         match WireCodec.decode(data) {
             Ok(v) => Some(v),
             Err(e) => {
-                match complaints.admit(from, what, Instant::now()) {
-                    Some(0) => tracing::warn!(%from, %e, "undecodable {what} dropped"),
-                    Some(n) => tracing::warn!(
-                        %from, %e, held_back = n,
-                        "undecodable {what} dropped (and {n} more since the last report)"
-                    ),
-                    None => tracing::debug!(%from, %e, "undecodable {what} dropped"),
-                }
+                complaints.undecodable(from, what, e);
                 None
             }
         }
@@ -618,12 +604,16 @@ impl NetworkActor {
                     return;
                 };
                 if status.peer_id != from {
-                    if state
+                    match state
                         .complaints
                         .admit(from, "status naming another peer", Instant::now())
-                        .is_some()
                     {
-                        tracing::warn!(%from, claimed = %status.peer_id, "a status naming another peer dropped");
+                        Some(n) => {
+                            tracing::warn!(%from, claimed = %status.peer_id, held_back = n, "a status naming another peer dropped")
+                        }
+                        None => {
+                            tracing::debug!(%from, claimed = %status.peer_id, "a status naming another peer dropped")
+                        }
                     }
                     return;
                 }
@@ -836,6 +826,26 @@ impl<P: std::hash::Hash + Eq> Complaints<P> {
                     Some(n)
                 }
             }
+        }
+    }
+}
+
+impl<P: std::hash::Hash + Eq + Copy + std::fmt::Display> Complaints<P> {
+    /// Logs that `what` from `peer` did not decode (`error` says why), as
+    /// [`Complaints::admit`] decides: a warning, or debug when held back.
+    pub(crate) fn undecodable(
+        &mut self,
+        peer: P,
+        what: &'static str,
+        error: impl std::fmt::Display,
+    ) {
+        match self.admit(peer, what, Instant::now()) {
+            Some(0) => tracing::warn!(%peer, %error, "undecodable {what} dropped"),
+            Some(n) => tracing::warn!(
+                %peer, %error, held_back = n,
+                "undecodable {what} dropped (and {n} more since the last report)"
+            ),
+            None => tracing::debug!(%peer, %error, "undecodable {what} dropped"),
         }
     }
 }

@@ -32,6 +32,8 @@ const WAIT: Duration = Duration::from_secs(90);
 struct Validator {
     home: PathBuf,
     child: Option<Child>,
+    /// With `--with-parent`: the end of the node's stdin the test holds.
+    parent: Option<std::process::ChildStdin>,
     url: String,
 }
 
@@ -41,19 +43,33 @@ impl Validator {
     }
 
     fn start_with(home: &Path, fault: Option<&str>) -> Validator {
+        Validator::spawn(home, fault, false)
+    }
+
+    /// Starts `charity-node run --with-parent`, the test holding its stdin.
+    fn start_with_parent(home: &Path) -> Validator {
+        Validator::spawn(home, None, true)
+    }
+
+    fn spawn(home: &Path, fault: Option<&str>, with_parent: bool) -> Validator {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_charity-node"));
         if let Some(f) = fault {
             cmd.env("CHARITY_FAULT", f);
         }
+        cmd.arg("run");
+        if with_parent {
+            cmd.arg("--with-parent").stdin(Stdio::piped());
+        }
         let log = std::fs::File::create(home.join("node.log")).unwrap();
         let mut child = cmd
-            .args(["run", "--home"])
+            .arg("--home")
             .arg(home)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
             .expect("start charity-node run");
+        let parent = child.stdin.take();
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -73,8 +89,21 @@ impl Validator {
         Validator {
             home: home.to_path_buf(),
             child: Some(child),
+            parent,
             url,
         }
+    }
+
+    /// Waits for the node to exit by itself (see [`until`]), and checks
+    /// that it ended well.
+    fn exits(&mut self, after: &str) {
+        let child = self.child.as_mut().expect("the node was started");
+        until(&format!("the node to stop after {after}"), || {
+            child.try_wait().unwrap().is_some()
+        });
+        let status = self.child.take().unwrap().wait().unwrap();
+        let log = std::fs::read_to_string(self.home.join("node.log")).unwrap_or_default();
+        assert!(status.success(), "{status} after {after}: {log}");
     }
 
     fn kill(&mut self) {
@@ -613,6 +642,16 @@ fn rogue_peer(
     })
 }
 
+/// What the rogue peer's garbage arrives as, as the node's log names it.
+const GARBAGE_KINDS: [&str; 6] = [
+    "consensus message",
+    "proposal part",
+    "liveness message",
+    "status",
+    "sync request",
+    "transaction",
+];
+
 #[test]
 fn a_configured_peer_sending_garbage_does_not_hurt_the_network() {
     let dir = tempfile::tempdir().unwrap();
@@ -635,16 +674,9 @@ fn a_configured_peer_sending_garbage_does_not_hurt_the_network() {
     let log = dir.path().join("node-1/node.log");
     until("node 1 to log the garbage it dropped", || {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
-        [
-            "consensus message",
-            "proposal part",
-            "liveness message",
-            "status",
-            "sync request",
-            "transaction",
-        ]
-        .iter()
-        .all(|what| text.contains(&format!("undecodable {what} dropped")))
+        GARBAGE_KINDS
+            .iter()
+            .all(|what| text.contains(&format!("undecodable {what} dropped")))
     });
     // …while the network goes on committing, with every node answering.
     let before = height(&nodes[1]);
@@ -663,21 +695,10 @@ fn a_configured_peer_sending_garbage_does_not_hurt_the_network() {
     // peer it came through, not once per message.
     let minutes = started.elapsed().as_secs() / 60 + 1;
     let text = std::fs::read_to_string(&log).unwrap();
-    let kinds = [
-        "consensus message",
-        "proposal part",
-        "liveness message",
-        "status",
-        "sync request",
-        "transaction",
-    ];
-    let reports: Vec<u64> = kinds
-        .iter()
-        .map(|what| text.matches(&format!("undecodable {what} dropped")).count() as u64)
-        .collect();
-    for (what, n) in kinds.iter().zip(&reports) {
+    for what in GARBAGE_KINDS {
+        let n = text.matches(&format!("undecodable {what} dropped")).count() as u64;
         assert!(
-            *n <= minutes * nodes.len() as u64,
+            n <= minutes * nodes.len() as u64,
             "{n} reports of an undecodable {what} in {minutes} minute(s), {sent} messages sent"
         );
     }
@@ -695,53 +716,6 @@ fn a_configured_peer_sending_garbage_does_not_hurt_the_network() {
     );
 }
 
-/// Waits for `child` to exit, for at most `WAIT`; kills it and fails if it
-/// does not.
-fn exits(child: &mut Child, what: &str) -> std::process::ExitStatus {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            panic!("the node did not stop after {what}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Starts `charity-node run --with-parent` on `home` with its stdin held
-/// open by the test, and returns once its API answers.
-fn start_with_parent(home: &Path) -> (Child, std::process::ChildStdin) {
-    let log = std::fs::File::create(home.join("node.log")).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_charity-node"))
-        .args(["run", "--with-parent", "--home"])
-        .arg(home)
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let stdin = child.stdin.take().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let url = lines
-        .find_map(|l| {
-            l.ok()
-                .and_then(|l| l.split("explorer at ").nth(1).map(str::to_string))
-        })
-        .unwrap_or_else(|| {
-            panic!(
-                "the node did not start: {}",
-                std::fs::read_to_string(home.join("node.log")).unwrap_or_default()
-            )
-        });
-    assert!(try_get(&format!("{}v1/status", url.trim())).is_some());
-    (child, stdin)
-}
-
 #[test]
 fn a_node_run_by_a_parent_stops_on_ctrl_c_and_when_the_parent_goes() {
     let dir = tempfile::tempdir().unwrap();
@@ -749,21 +723,16 @@ fn a_node_run_by_a_parent_stops_on_ctrl_c_and_when_the_parent_goes() {
     let home = dir.path().join("node-0");
 
     // Ctrl-C while the parent still holds the pipe: a clean stop.
-    let (mut child, _stdin) = start_with_parent(&home);
-    let sent = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
+    let mut node = Validator::start_with_parent(&home);
+    assert!(try_get(&format!("{}/v1/status", node.url)).is_some());
+    let pid = node.child.as_ref().unwrap().id().to_string();
+    let sent = Command::new("kill").args(["-INT", &pid]).status().unwrap();
     assert!(sent.success());
-    let status = exits(&mut child, "Ctrl-C");
-    let log = std::fs::read_to_string(home.join("node.log")).unwrap();
-    assert!(status.success(), "{status}: {log}");
+    node.exits("Ctrl-C");
 
     // The parent goes (its end of the pipe closes): the node stops too.
     // Starting again opens the store the first run left.
-    let (mut child, stdin) = start_with_parent(&home);
-    drop(stdin);
-    let status = exits(&mut child, "its parent went");
-    let log = std::fs::read_to_string(home.join("node.log")).unwrap();
-    assert!(status.success(), "{status}: {log}");
+    let mut node = Validator::start_with_parent(&home);
+    drop(node.parent.take());
+    node.exits("its parent went");
 }
