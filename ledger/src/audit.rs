@@ -14,10 +14,15 @@ use crate::block::Block;
 use crate::chain::{self, BlockError};
 use crate::genesis::Genesis;
 use crate::hex::Hash;
-use crate::kv::MemKv;
-use crate::schema;
+use crate::kv::{KvRead, MemKv, Write};
+use crate::records::CommittedTx;
+use crate::schema::{self, Key};
 use crate::store::{Store, StoreError};
 use crate::vote::{verify_commit, CommitCertificate};
+
+/// The stored row of each transaction of a block (its `TX` entry), in
+/// block order.
+pub type TxRows = Vec<Vec<u8>>;
 
 /// Where an audit reads a chain from: a node's own store, or a node's API
 /// that the auditor does not trust. Everything it returns is re-verified.
@@ -32,6 +37,14 @@ pub trait ChainSource {
     fn block_hash(&self, height: u64) -> Result<Hash, Self::Error>;
     /// Block `height`'s commit certificate.
     fn commit(&self, height: u64) -> Result<CommitCertificate, Self::Error>;
+    /// Block `height`, and, from a source that is a store, the stored row
+    /// of each of its transactions (their `TX` entries, in block order).
+    /// The replay compares each row with the one it writes as it goes,
+    /// rather than holding the rows (most of a chain's bytes) for the
+    /// state comparison at the end. Sources without rows return `None`.
+    fn block_and_rows(&self, height: u64) -> Result<(Block, Option<TxRows>), Self::Error> {
+        Ok((self.block(height)?, None))
+    }
 }
 
 impl ChainSource for Store {
@@ -146,6 +159,9 @@ pub struct Replay {
     pub blocks: u64,
     /// Transactions replayed.
     pub transactions: u64,
+    /// Transaction rows compared with the source's as the blocks were
+    /// replayed (see [`ChainSource::block_and_rows`]).
+    pub rows_compared: u64,
 }
 
 impl Replay {
@@ -159,6 +175,7 @@ impl Replay {
             tip,
             blocks: 0,
             transactions: 0,
+            rows_compared: 0,
         })
     }
 
@@ -167,7 +184,9 @@ impl Replay {
         self.tip.height
     }
 
-    /// The replayed state.
+    /// The replayed state. A transaction row that was compared with the
+    /// source's as its block was replayed is held as its location part
+    /// only ([`CommittedTx::location_part`]).
     pub fn state(&self) -> &MemKv {
         &self.state
     }
@@ -181,7 +200,7 @@ impl Replay {
         commit: &CommitCertificate,
     ) -> Result<(), AuditError> {
         let checks = chain::Signatures::Batched.check(&block.txs, &self.tip.chain_id);
-        self.apply_checked(block, &checks, claimed_hash, commit)
+        self.apply_checked(block, None, &checks, claimed_hash, commit)
     }
 
     /// [`Replay::apply`], with the block's stateless checks (fields and
@@ -189,6 +208,7 @@ impl Replay {
     fn apply_checked(
         &mut self,
         block: &Block,
+        rows: Option<&[Vec<u8>]>,
         checks: &[Result<(), crate::error::TxError>],
         claimed_hash: &Hash,
         commit: &CommitCertificate,
@@ -219,11 +239,14 @@ impl Replay {
             height,
             error: e.to_string(),
         })?;
+        let mut writes = effects.writes;
+        if let Some(rows) = rows {
+            self.rows_compared += compare_rows(&mut writes, block, rows)?;
+        }
         self.transactions += block.txs.len() as u64;
         self.blocks += 1;
-        let mut writes = effects.writes;
         writes.push((
-            crate::schema::Key::new(schema::COMMIT).u64(height).build(),
+            Key::new(schema::COMMIT).u64(height).build(),
             Some(crate::json::canonical(commit).map_err(StoreError::from)?),
         ));
         self.state.apply(writes);
@@ -247,7 +270,7 @@ impl Replay {
         if first > target {
             return Ok(());
         }
-        type Read = (Block, Hash, CommitCertificate);
+        type Read = (Block, Option<TxRows>, Hash, CommitCertificate);
         type Checked = (Read, Vec<Result<(), crate::error::TxError>>);
         let chain_id = self.tip.chain_id.clone();
         std::thread::scope(|scope| {
@@ -258,8 +281,10 @@ impl Replay {
             scope.spawn(move || {
                 for height in first..=target {
                     let read = (|| {
+                        let (block, rows) = source.block_and_rows(height)?;
                         Ok((
-                            source.block(height)?,
+                            block,
+                            rows,
                             source.block_hash(height)?,
                             source.commit(height)?,
                         ))
@@ -308,17 +333,77 @@ impl Replay {
                 }
             });
             for height in first..=target {
-                let ((block, hash, commit), checks) =
+                let ((block, rows, hash, commit), checks) =
                     checked_rx.recv().map_err(|_| AuditError::Unreadable {
                         height,
                         error: "the reader stopped".into(),
                     })??;
-                self.apply_checked(&block, &checks, &hash, &commit)?;
+                self.apply_checked(&block, rows.as_deref(), &checks, &hash, &commit)?;
                 progress(height, target, self.transactions);
             }
             Ok(())
         })
     }
+}
+
+/// Compares the transaction rows a replayed block writes with the rows
+/// the source stores for its transactions (`rows`, in block order), and
+/// keeps only each row's location part in `writes`. Returns the rows
+/// compared.
+fn compare_rows(writes: &mut [Write], block: &Block, rows: &[Vec<u8>]) -> Result<u64, AuditError> {
+    if rows.len() != block.txs.len() {
+        return Err(AuditError::Unreadable {
+            height: block.header.height,
+            error: format!(
+                "{} transaction rows for {} transactions",
+                rows.len(),
+                block.txs.len()
+            ),
+        });
+    }
+    let stored: HashMap<Hash, &[u8]> = block
+        .txs
+        .iter()
+        .zip(rows)
+        .map(|(tx, row)| (tx.id(), row.as_slice()))
+        .collect();
+    let mut compared = 0;
+    for (key, value) in writes.iter_mut() {
+        let (Some(&schema::TX), Some(value)) = (key.first(), value.as_mut()) else {
+            continue;
+        };
+        let Some(id) = key.get(1..).and_then(|b| <[u8; 32]>::try_from(b).ok()) else {
+            continue;
+        };
+        let row = stored.get(&Hash::from(id)).copied();
+        if row != Some(value.as_slice()) {
+            return Err(AuditError::StateMismatch {
+                key: schema::describe(key),
+                stored: short(row),
+                replayed: short(Some(value)),
+            });
+        }
+        if let Some(part) = CommittedTx::location_part(value) {
+            *value = part.to_vec();
+        }
+        compared += 1;
+    }
+    Ok(compared)
+}
+
+/// Replays `source` from `genesis` up to the height it claims.
+fn replay_to_tip<S: ChainSource + Sync>(
+    genesis: &Genesis,
+    source: &S,
+    progress: impl FnMut(u64, u64, u64),
+) -> Result<Replay, AuditError> {
+    let target = source.height().map_err(|e| AuditError::Unreadable {
+        height: 0,
+        error: e.to_string(),
+    })?;
+    let mut r = Replay::new(genesis)?;
+    r.run(source, target, progress)?;
+    Ok(r)
 }
 
 /// Replays a chain from `genesis`, block by block from `source`, up to the
@@ -330,17 +415,12 @@ pub fn replay_source<S: ChainSource + Sync>(
     source: &S,
     progress: impl FnMut(u64, u64, u64),
 ) -> Result<(AuditReport, MemKv), AuditError> {
-    let target = source.height().map_err(|e| AuditError::Unreadable {
-        height: 0,
-        error: e.to_string(),
-    })?;
-    let mut r = Replay::new(genesis)?;
-    r.run(source, target, progress)?;
+    let r = replay_to_tip(genesis, source, progress)?;
     Ok((
         AuditReport {
             blocks: r.blocks,
             transactions: r.transactions,
-            state_entries: 0,
+            state_entries: r.rows_compared,
         },
         r.state,
     ))
@@ -356,11 +436,16 @@ pub fn replay_source<S: ChainSource + Sync>(
 /// hands each record out, and lets it go, when its block is read. The
 /// bytes are the ones [`Store::block`] would read, decoded the same way;
 /// a block naming a transaction the table lacks (or one already handed
-/// out) reads it from the store as before, and fails as before.
+/// out) reads it from the store as before, and fails as before. The rows
+/// go to the replay with their blocks ([`ChainSource::block_and_rows`]),
+/// and what no block took is reported after it, so the state comparison
+/// does not read the table a second time.
 struct BlockReader<'a> {
     store: &'a Store,
     /// Stored `TX` records by id, in shards by the id's first byte.
     txs: Vec<Mutex<HashMap<Hash, Vec<u8>>>>,
+    /// Entries of the table whose key is not a transaction id.
+    strays: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 const READER_SHARDS: usize = 16;
@@ -383,18 +468,42 @@ impl<'a> BlockReader<'a> {
                     store.kv().range(&lo[..]..&[schema::TX + 1][..])
                 };
                 let mut map = HashMap::new();
+                let mut strays = Vec::new();
                 for row in rows {
                     let (k, v) = row?;
-                    // A key that is not an id is left to the comparison,
-                    // which names it.
-                    if let Some(id) = k.get(1..).and_then(|b| <[u8; 32]>::try_from(b).ok()) {
-                        map.insert(Hash::from(id), v.to_vec());
+                    match k.get(1..).and_then(|b| <[u8; 32]>::try_from(b).ok()) {
+                        Some(id) => {
+                            map.insert(Hash::from(id), v.to_vec());
+                        }
+                        None => strays.push((k.to_vec(), v.to_vec())),
                     }
                 }
-                Ok(Mutex::new(map))
+                Ok((Mutex::new(map), strays))
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        Ok(BlockReader { store, txs })
+        let (txs, strays): (Vec<_>, Vec<_>) = txs.into_iter().unzip();
+        Ok(BlockReader {
+            store,
+            txs,
+            strays: strays.concat(),
+        })
+    }
+
+    /// The first entry of the table, in key order, that no block took:
+    /// a stored transaction no block lists, or a key that is not an id.
+    fn first_left(&self) -> Option<(Vec<u8>, Vec<u8>)> {
+        // Shards hold consecutive id ranges, in order.
+        let unlisted = self.txs.iter().find_map(|shard| {
+            let map = shard.lock().unwrap_or_else(|p| p.into_inner());
+            map.iter()
+                .min_by_key(|(id, _)| id.0)
+                .map(|(id, row)| (Key::new(schema::TX).hash(id).build(), row.clone()))
+        });
+        let stray = self.strays.iter().min_by(|a, b| a.0.cmp(&b.0)).cloned();
+        unlisted
+            .into_iter()
+            .chain(stray)
+            .min_by(|a, b| a.0.cmp(&b.0))
     }
 
     /// The stored record of `id`, if the table held it and it was not
@@ -413,23 +522,26 @@ impl ChainSource for BlockReader<'_> {
         ChainSource::height(self.store)
     }
     fn block(&self, height: u64) -> Result<Block, StoreError> {
+        self.block_and_rows(height).map(|(block, _)| block)
+    }
+    fn block_and_rows(&self, height: u64) -> Result<(Block, Option<TxRows>), StoreError> {
         let header = self
             .store
             .header(height)?
             .ok_or_else(|| StoreError::NotFound(format!("block {height}")))?;
-        let txs = self
-            .store
-            .block_tx_ids(height)?
-            .iter()
-            .map(|id| match self.take(id) {
-                Some(stored) => crate::store::decode_tx(id, &stored),
-                None => self
-                    .store
-                    .tx(id)?
-                    .ok_or_else(|| StoreError::NotFound(format!("transaction {id}"))),
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Block { header, txs })
+        let ids = self.store.block_tx_ids(height)?;
+        let mut txs = Vec::with_capacity(ids.len());
+        let mut rows = Vec::with_capacity(ids.len());
+        for id in &ids {
+            let row = match self.take(id) {
+                Some(row) => row,
+                None => KvRead::get(self.store.kv(), &Key::new(schema::TX).hash(id).build())?
+                    .ok_or_else(|| StoreError::NotFound(format!("transaction {id}")))?,
+            };
+            txs.push(crate::store::decode_tx(id, &row)?);
+            rows.push(row);
+        }
+        Ok((Block { header, txs }, Some(rows)))
     }
     fn block_hash(&self, height: u64) -> Result<Hash, StoreError> {
         ChainSource::block_hash(self.store, height)
@@ -446,17 +558,14 @@ pub fn replay(
     progress: impl FnMut(u64, u64, u64),
 ) -> Result<AuditReport, AuditError> {
     let reader = BlockReader::new(store)?;
-    let (report, state) = replay_source(store.genesis(), &reader, progress)?;
-    let AuditReport {
-        blocks,
-        transactions,
-        ..
-    } = report;
-    let entries = compare_state(&state, store.kv())?;
+    let r = replay_to_tip(store.genesis(), &reader, progress)?;
+    // The reader handed every block its rows, so every transaction row
+    // was compared during the replay.
+    let entries = compare_state(&r.state, store.kv(), reader.first_left())?;
     Ok(AuditReport {
-        blocks,
-        transactions,
-        state_entries: entries,
+        blocks: r.blocks,
+        transactions: r.transactions,
+        state_entries: entries + r.rows_compared,
     })
 }
 
@@ -468,21 +577,44 @@ const COMPARE_RANGES: usize = 64;
 /// must be stored as is, and the store must hold nothing else. The key
 /// space is cut into ranges at keys of the replayed state; the ranges are
 /// walked in parallel, each both sides at once in key order, and the first
-/// difference in key order is reported. Returns the entries compared.
-fn compare_state(state: &MemKv, stored: &sled::Tree) -> Result<u64, AuditError> {
+/// difference in key order is reported. The transaction table, whose rows
+/// were compared during the replay, is skipped; `unlisted`, the first
+/// entry of it that no block took, is reported in its place. Returns the
+/// entries compared.
+fn compare_state(
+    state: &MemKv,
+    stored: &sled::Tree,
+    unlisted: Option<(Vec<u8>, Vec<u8>)>,
+) -> Result<u64, AuditError> {
     use rayon::prelude::*;
     let step = (state.len() / COMPARE_RANGES).max(1);
-    let cuts: Vec<&[u8]> = state
+    let (table, after) = ([schema::TX], [schema::TX + 1]);
+    let in_table = |k: &[u8]| k > &table[..] && k < &after[..];
+    let mut cuts: Vec<&[u8]> = state
         .entries()
         .step_by(step)
         .skip(1)
         .map(|(k, _)| k)
+        .filter(|k| !in_table(k))
         .collect();
+    cuts.extend([&table[..], &after[..]]);
+    cuts.sort_unstable();
+    cuts.dedup();
     // Range i runs from cut i-1 (or the start) to cut i (or the end).
     let counted = (0..=cuts.len())
         .into_par_iter()
         .map(|i| {
             let lo = i.checked_sub(1).and_then(|j| cuts.get(j).copied());
+            if lo == Some(&table[..]) {
+                return match &unlisted {
+                    Some((key, row)) => Err(AuditError::StateMismatch {
+                        key: schema::describe(key),
+                        stored: short(Some(row)),
+                        replayed: short(None),
+                    }),
+                    None => Ok(0),
+                };
+            }
             compare_range(state, stored, lo, cuts.get(i).copied())
         })
         .collect::<Vec<_>>();

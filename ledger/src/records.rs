@@ -300,6 +300,15 @@ impl<'a> CommittedTx<'a> {
         out
     }
 
+    /// The leading part of stored bytes that says where the transaction
+    /// is and who signed it, without the transaction: what execution reads
+    /// back of a committed row. `None` if the bytes are too short to hold
+    /// it.
+    pub fn location_part(bytes: &[u8]) -> Option<&[u8]> {
+        let len = usize::from(*bytes.get(12)?);
+        bytes.get(..13 + len)
+    }
+
     /// Decodes the stored bytes, or says why they are not a committed tx.
     pub fn decode(bytes: &'a [u8]) -> Result<Self, String> {
         let height = bytes

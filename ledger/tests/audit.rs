@@ -43,6 +43,8 @@ fn an_honest_store_replays_to_the_same_state() {
     let report = replay(&store, |h, tip, _| seen.push((h, tip))).unwrap();
     assert_eq!(report.blocks, store.tip().height);
     assert_eq!(report.transactions, store.tip().log.size());
+    // Every stored entry was compared, transaction rows included.
+    assert_eq!(report.state_entries, store.kv().len() as u64);
     assert_eq!(seen.last(), Some(&(store.tip().height, store.tip().height)));
 }
 
@@ -325,5 +327,60 @@ fn a_transaction_missing_from_the_table_or_listed_twice_fails_at_its_height() {
     assert!(
         err.to_string().starts_with(&format!("height {next}: ")),
         "{err}"
+    );
+}
+
+#[test]
+fn a_transaction_row_is_compared_as_its_block_is_replayed() {
+    // The rows of the transaction table are compared while the replay
+    // goes, not at the end: a row whose location was edited is named.
+    let dir = tempfile::tempdir().unwrap();
+    let id = build(dir.path());
+    let key = Key::new(schema::TX).hash(&id).build();
+    edit_state(dir.path(), |t| {
+        let mut row = t.get(&key).unwrap().unwrap().to_vec();
+        // The big-endian index follows the 8-byte height.
+        row[11] ^= 1;
+        t.insert(&key, row).unwrap();
+    });
+    let err = replay(&Store::open(dir.path()).unwrap(), |_, _, _| {}).unwrap_err();
+    assert_eq!(err.code(), "audit_state_mismatch", "{err}");
+    assert!(
+        err.to_string()
+            .starts_with(&format!("state differs at transaction {id}: stored ")),
+        "{err}"
+    );
+
+    // A row no block lists, and a key in the table that is no id, are
+    // named as stored and not replayed, first in key order.
+    let planted = |keys: &[Vec<u8>]| -> String {
+        let dir = tempfile::tempdir().unwrap();
+        build(dir.path());
+        edit_state(dir.path(), |t| {
+            for k in keys {
+                t.insert(k.as_slice(), b"planted row".as_slice()).unwrap();
+            }
+        });
+        replay(&Store::open(dir.path()).unwrap(), |_, _, _| {})
+            .unwrap_err()
+            .to_string()
+    };
+    let unlisted = Hash::from([0xee; 32]);
+    let row = Key::new(schema::TX).hash(&unlisted).build();
+    let stray = vec![schema::TX, 0xff];
+    let msg = planted(&[row.clone(), stray.clone()]);
+    assert_eq!(
+        msg,
+        format!("state differs at transaction {unlisted}: stored planted row, replayed nothing")
+    );
+    assert_eq!(
+        planted(&[stray]),
+        "state differs at transaction ff: stored planted row, replayed nothing"
+    );
+    // An entry of a table before the transaction table comes first.
+    let header = Key::new(schema::HEADER).u64(99).build();
+    assert_eq!(
+        planted(&[row, header]),
+        "state differs at header height 99: stored planted row, replayed nothing"
     );
 }
