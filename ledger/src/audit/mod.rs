@@ -7,6 +7,8 @@
 //! it computed with the state the store holds, key by key. The report names
 //! the first height, transaction and field that disagree.
 
+mod state;
+
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -19,6 +21,7 @@ use crate::records::CommittedTx;
 use crate::schema::{self, Key};
 use crate::store::{Store, StoreError};
 use crate::vote::{verify_commit, CommitCertificate};
+use state::{Merged, SortedLog, SplitState};
 
 /// The stored row of each transaction of a block (its `TX` entry), in
 /// block order.
@@ -151,9 +154,35 @@ fn short(v: Option<&[u8]>) -> String {
     }
 }
 
+/// How a replay holds the state it computes.
+enum State {
+    /// All in one map, every table readable (for callers that query it).
+    Whole(MemKv),
+    /// What execution reads in a map, the rest in a log kept only for the
+    /// comparison with a store (see [`state`]).
+    Split(SplitState),
+}
+
+impl State {
+    fn apply(&mut self, writes: Vec<crate::kv::Write>) {
+        match self {
+            State::Whole(kv) => kv.apply(writes),
+            State::Split(s) => s.apply(writes),
+        }
+    }
+
+    /// The whole state: a map, and the log of the tables it does not hold.
+    fn finish(self) -> (MemKv, SortedLog) {
+        match self {
+            State::Whole(kv) => (kv, SortedLog::default()),
+            State::Split(s) => s.finish(),
+        }
+    }
+}
+
 /// A replay in progress: the state and tip computed so far from genesis.
 pub struct Replay {
-    state: MemKv,
+    state: State,
     tip: crate::records::ChainTip,
     /// Blocks replayed.
     pub blocks: u64,
@@ -167,8 +196,11 @@ pub struct Replay {
 impl Replay {
     /// The state right after `genesis`.
     pub fn new(genesis: &Genesis) -> Result<Self, AuditError> {
+        Self::starting(genesis, State::Whole(MemKv::new()))
+    }
+
+    fn starting(genesis: &Genesis, mut state: State) -> Result<Self, AuditError> {
         let (writes, tip) = chain::genesis_writes(genesis).map_err(StoreError::from)?;
-        let mut state = MemKv::new();
         state.apply(writes);
         Ok(Replay {
             state,
@@ -188,7 +220,10 @@ impl Replay {
     /// source's as its block was replayed is held as its location part
     /// only ([`CommittedTx::location_part`]).
     pub fn state(&self) -> &MemKv {
-        &self.state
+        match &self.state {
+            State::Whole(kv) => kv,
+            State::Split(s) => s.read(),
+        }
     }
 
     /// Re-executes the next block and checks the hash the source claims
@@ -214,12 +249,11 @@ impl Replay {
         commit: &CommitCertificate,
     ) -> Result<(), AuditError> {
         let height = self.tip.height + 1;
-        let effects = chain::execute_block_with(
-            &self.state,
-            &self.tip,
-            block,
-            chain::Signatures::Prechecked(checks),
-        )
+        let sigs = chain::Signatures::Prechecked(checks);
+        let effects = match &self.state {
+            State::Whole(kv) => chain::execute_block_with(kv, &self.tip, block, sigs),
+            State::Split(s) => chain::execute_block_with(s, &self.tip, block, sigs),
+        }
         .map_err(|error| AuditError::InvalidBlock { height, error })?;
         if *claimed_hash != effects.block_hash {
             return Err(AuditError::HashMismatch {
@@ -391,9 +425,9 @@ fn compare_rows(writes: &mut [Write], block: &Block, rows: &[Vec<u8>]) -> Result
     Ok(compared)
 }
 
-/// Replays `source` from `genesis` up to the height it claims.
+/// Replays `source` from where `r` stands up to the height it claims.
 fn replay_to_tip<S: ChainSource + Sync>(
-    genesis: &Genesis,
+    mut r: Replay,
     source: &S,
     progress: impl FnMut(u64, u64, u64),
 ) -> Result<Replay, AuditError> {
@@ -401,7 +435,6 @@ fn replay_to_tip<S: ChainSource + Sync>(
         height: 0,
         error: e.to_string(),
     })?;
-    let mut r = Replay::new(genesis)?;
     r.run(source, target, progress)?;
     Ok(r)
 }
@@ -415,15 +448,14 @@ pub fn replay_source<S: ChainSource + Sync>(
     source: &S,
     progress: impl FnMut(u64, u64, u64),
 ) -> Result<(AuditReport, MemKv), AuditError> {
-    let r = replay_to_tip(genesis, source, progress)?;
-    Ok((
-        AuditReport {
-            blocks: r.blocks,
-            transactions: r.transactions,
-            state_entries: r.rows_compared,
-        },
-        r.state,
-    ))
+    let r = replay_to_tip(Replay::new(genesis)?, source, progress)?;
+    let report = AuditReport {
+        blocks: r.blocks,
+        transactions: r.transactions,
+        state_entries: r.rows_compared,
+    };
+    let (state, _) = r.state.finish();
+    Ok((report, state))
 }
 
 /// Reads a store's blocks for a replay.
@@ -558,14 +590,17 @@ pub fn replay(
     progress: impl FnMut(u64, u64, u64),
 ) -> Result<AuditReport, AuditError> {
     let reader = BlockReader::new(store)?;
-    let r = replay_to_tip(store.genesis(), &reader, progress)?;
+    let start = Replay::starting(store.genesis(), State::Split(SplitState::default()))?;
+    let r = replay_to_tip(start, &reader, progress)?;
+    let (blocks, transactions, rows) = (r.blocks, r.transactions, r.rows_compared);
+    let (read, log) = r.state.finish();
     // The reader handed every block its rows, so every transaction row
     // was compared during the replay.
-    let entries = compare_state(&r.state, store.kv(), reader.first_left())?;
+    let entries = compare_state(&read, &log, store.kv(), reader.first_left())?;
     Ok(AuditReport {
-        blocks: r.blocks,
-        transactions: r.transactions,
-        state_entries: entries + r.rows_compared,
+        blocks,
+        transactions,
+        state_entries: entries + rows,
     })
 }
 
@@ -582,16 +617,16 @@ const COMPARE_RANGES: usize = 64;
 /// entry of it that no block took, is reported in its place. Returns the
 /// entries compared.
 fn compare_state(
-    state: &MemKv,
+    read: &MemKv,
+    log: &SortedLog,
     stored: &sled::Tree,
     unlisted: Option<(Vec<u8>, Vec<u8>)>,
 ) -> Result<u64, AuditError> {
     use rayon::prelude::*;
-    let step = (state.len() / COMPARE_RANGES).max(1);
+    let step = ((read.len() + log.len()) / COMPARE_RANGES).max(1);
     let (table, after) = ([schema::TX], [schema::TX + 1]);
     let in_table = |k: &[u8]| k > &table[..] && k < &after[..];
-    let mut cuts: Vec<&[u8]> = state
-        .entries()
+    let mut cuts: Vec<&[u8]> = Merged::new(read.entries(), log.range(None, None))
         .step_by(step)
         .skip(1)
         .map(|(k, _)| k)
@@ -615,7 +650,7 @@ fn compare_state(
                     None => Ok(0),
                 };
             }
-            compare_range(state, stored, lo, cuts.get(i).copied())
+            compare_range(read, log, stored, lo, cuts.get(i).copied())
         })
         .collect::<Vec<_>>();
     let mut entries = 0u64;
@@ -627,12 +662,13 @@ fn compare_state(
 
 /// [`compare_state`] over the keys `lo <= key < hi` (`None`: unbounded).
 fn compare_range(
-    state: &MemKv,
+    read: &MemKv,
+    log: &SortedLog,
     stored: &sled::Tree,
     lo: Option<&[u8]>,
     hi: Option<&[u8]>,
 ) -> Result<u64, AuditError> {
-    let mut mine = state.range(lo, hi).peekable();
+    let mut mine = Merged::new(read.range(lo, hi), log.range(lo, hi)).peekable();
     let theirs: sled::Iter = match (lo, hi) {
         (Some(l), Some(h)) => stored.range(l..h),
         (Some(l), None) => stored.range(l..),

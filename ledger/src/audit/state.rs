@@ -1,0 +1,364 @@
+//! The state a store audit replays, held in two parts.
+//!
+//! Execution reads only a few tables (organisations, key owners,
+//! campaigns, donations, the open-donation queues and the transaction
+//! rows); those are kept in an ordered map it reads through. Everything
+//! else it only writes (indexes, allocations, headers, commits and the
+//! like): most entries of a long chain, kept for the comparison with the
+//! store and nothing else. Those go to an append-only log, a few bytes of
+//! bookkeeping per entry instead of a place in a tree of millions, and are
+//! sorted once when the replay is done.
+//!
+//! A read of a log table fails loudly, so a rule that starts reading one
+//! cannot go unnoticed by an audit that does not hold it.
+
+use std::cmp::Ordering;
+
+use crate::kv::{Entry, KvError, KvRead, MemKv, Write};
+use crate::schema;
+
+/// The tables execution reads.
+const READ_TABLES: [u8; 6] = [
+    schema::TX,
+    schema::ORG,
+    schema::KEY_OWNER,
+    schema::CAMPAIGN,
+    schema::DONATION,
+    schema::OPEN_DONATION,
+];
+
+fn is_read(key: &[u8]) -> bool {
+    key.first().is_some_and(|t| READ_TABLES.contains(t))
+}
+
+/// A replayed state: what execution reads, and a log of the rest.
+#[derive(Default)]
+pub(super) struct SplitState {
+    read: MemKv,
+    log: WriteLog,
+}
+
+impl SplitState {
+    /// Applies one block's writes.
+    pub(super) fn apply(&mut self, writes: Vec<Write>) {
+        let (read, logged): (Vec<Write>, Vec<Write>) =
+            writes.into_iter().partition(|(k, _)| is_read(k));
+        self.read.apply(read);
+        for (k, v) in &logged {
+            self.log.push(k, v.as_deref());
+        }
+    }
+
+    /// The read tables.
+    pub(super) fn read(&self) -> &MemKv {
+        &self.read
+    }
+
+    /// The whole state, ready to compare: the read tables, and the log
+    /// sorted by key with the last write of each key kept.
+    pub(super) fn finish(self) -> (MemKv, SortedLog) {
+        (self.read, self.log.sort())
+    }
+
+    fn readable(&self, key: &[u8]) -> Result<(), KvError> {
+        if is_read(key) {
+            Ok(())
+        } else {
+            Err(KvError::Io(format!(
+                "the audit keeps {} for comparison only, not for execution to read",
+                schema::describe(key)
+            )))
+        }
+    }
+
+    /// A range read must stay inside one read table.
+    fn readable_range(&self, start: &[u8], end: &[u8]) -> Result<(), KvError> {
+        self.readable(start)?;
+        let table_end = start.first().map(|t| [t.saturating_add(1)]);
+        if table_end.is_some_and(|e| end > &e[..]) {
+            return Err(KvError::Io(format!(
+                "the audit reads one table at a time, not from {} on",
+                schema::describe(start)
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl KvRead for SplitState {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, KvError> {
+        self.readable(key)?;
+        self.read.get(key)
+    }
+    fn contains(&self, key: &[u8]) -> Result<bool, KvError> {
+        self.readable(key)?;
+        self.read.contains(key)
+    }
+    fn first_in(&self, start: &[u8], end: &[u8]) -> Result<Option<Entry>, KvError> {
+        self.readable_range(start, end)?;
+        self.read.first_in(start, end)
+    }
+    fn last_in(&self, start: &[u8], end: &[u8]) -> Result<Option<Entry>, KvError> {
+        self.readable_range(start, end)?;
+        self.read.last_in(start, end)
+    }
+    fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Entry>, KvError> {
+        self.readable_range(start, end)?;
+        self.read.scan(start, end, limit)
+    }
+}
+
+/// Bytes per chunk of the log: large enough that chunks are few, small
+/// enough that a half-filled last one wastes little.
+const CHUNK: usize = 16 << 20;
+
+/// Where one write's bytes are: `key || value` at `at` in chunk `chunk`.
+#[derive(Clone, Copy)]
+struct Slot {
+    chunk: usize,
+    at: usize,
+    key_len: usize,
+    /// [`DELETED`] for a deletion.
+    value_len: usize,
+}
+
+const DELETED: usize = usize::MAX;
+
+/// Writes in the order they were made.
+#[derive(Default)]
+struct WriteLog {
+    chunks: Vec<Vec<u8>>,
+    slots: Vec<Slot>,
+}
+
+impl WriteLog {
+    fn push(&mut self, key: &[u8], value: Option<&[u8]>) {
+        let need = key.len() + value.map_or(0, <[u8]>::len);
+        let full = self
+            .chunks
+            .last()
+            .is_none_or(|c| c.capacity() - c.len() < need);
+        if full {
+            self.chunks.push(Vec::with_capacity(CHUNK.max(need)));
+        }
+        let chunk = self.chunks.len() - 1;
+        let Some(bytes) = self.chunks.last_mut() else {
+            return;
+        };
+        let at = bytes.len();
+        bytes.extend_from_slice(key);
+        bytes.extend_from_slice(value.unwrap_or_default());
+        self.slots.push(Slot {
+            chunk,
+            at,
+            key_len: key.len(),
+            value_len: value.map_or(DELETED, <[u8]>::len),
+        });
+    }
+
+    /// Sorts by key (on all cores), keeps the last write of each key, and
+    /// drops deletions.
+    fn sort(self) -> SortedLog {
+        use rayon::prelude::*;
+        let WriteLog { chunks, mut slots } = self;
+        let log = SortedLog {
+            chunks,
+            slots: Vec::new(),
+        };
+        // Stable: writes of one key stay in the order they were made.
+        slots.par_sort_by(|a, b| log.key(a).cmp(log.key(b)));
+        let mut kept: Vec<Slot> = Vec::with_capacity(slots.len());
+        for s in slots {
+            match kept.last_mut() {
+                Some(last) if log.key(last) == log.key(&s) => *last = s,
+                _ => kept.push(s),
+            }
+        }
+        kept.retain(|s| s.value_len != DELETED);
+        SortedLog {
+            chunks: log.chunks,
+            slots: kept,
+        }
+    }
+}
+
+/// The log's entries in key order, one per key.
+#[derive(Default)]
+pub(super) struct SortedLog {
+    chunks: Vec<Vec<u8>>,
+    slots: Vec<Slot>,
+}
+
+impl SortedLog {
+    fn key(&self, s: &Slot) -> &[u8] {
+        self.chunks
+            .get(s.chunk)
+            .and_then(|c| c.get(s.at..s.at + s.key_len))
+            .unwrap_or_default()
+    }
+
+    fn value(&self, s: &Slot) -> &[u8] {
+        let from = s.at + s.key_len;
+        self.chunks
+            .get(s.chunk)
+            .and_then(|c| c.get(from..from.saturating_add(s.value_len)))
+            .unwrap_or_default()
+    }
+
+    /// Number of entries.
+    pub(super) fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The entries with `start <= key < end` (`None`: unbounded), in key
+    /// order.
+    pub(super) fn range<'a>(
+        &'a self,
+        start: Option<&[u8]>,
+        end: Option<&[u8]>,
+    ) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + 'a {
+        let from = start.map_or(0, |s| self.slots.partition_point(|x| self.key(x) < s));
+        let to = end.map_or(self.slots.len(), |e| {
+            self.slots.partition_point(|x| self.key(x) < e)
+        });
+        self.slots
+            .get(from..to.max(from))
+            .unwrap_or_default()
+            .iter()
+            .map(|s| (self.key(s), self.value(s)))
+    }
+}
+
+/// Two iterators of entries in key order, merged into one in key order.
+pub(super) struct Merged<A: Iterator, B: Iterator> {
+    a: std::iter::Peekable<A>,
+    b: std::iter::Peekable<B>,
+}
+
+impl<'x, A, B> Merged<A, B>
+where
+    A: Iterator<Item = (&'x [u8], &'x [u8])>,
+    B: Iterator<Item = (&'x [u8], &'x [u8])>,
+{
+    pub(super) fn new(a: A, b: B) -> Self {
+        Merged {
+            a: a.peekable(),
+            b: b.peekable(),
+        }
+    }
+}
+
+impl<'x, A, B> Iterator for Merged<A, B>
+where
+    A: Iterator<Item = (&'x [u8], &'x [u8])>,
+    B: Iterator<Item = (&'x [u8], &'x [u8])>,
+{
+    type Item = (&'x [u8], &'x [u8]);
+    fn next(&mut self) -> Option<Self::Item> {
+        let take_a = match (self.a.peek(), self.b.peek()) {
+            (Some(x), Some(y)) => x.0.cmp(y.0) != Ordering::Greater,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if take_a {
+            self.a.next()
+        } else {
+            self.b.next()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn entries<'a>(
+        read: &'a MemKv,
+        log: &'a SortedLog,
+        start: Option<&[u8]>,
+        end: Option<&[u8]>,
+    ) -> Vec<(Vec<u8>, Vec<u8>)> {
+        Merged::new(read.range(start, end), log.range(start, end))
+            .map(|(k, v)| (k.to_vec(), v.to_vec()))
+            .collect()
+    }
+
+    proptest! {
+        /// Whatever the writes, the split state holds what one map holds.
+        #[test]
+        fn the_split_state_holds_what_one_map_holds(
+            blocks in prop::collection::vec(
+                prop::collection::vec(
+                    (
+                        prop::sample::select(vec![schema::TX, schema::DONATION, schema::HEADER, schema::EVIDENCE, schema::META]),
+                        prop::collection::vec(0u8..4, 0..3),
+                        prop::option::of(prop::collection::vec(any::<u8>(), 0..5)),
+                    ),
+                    0..20,
+                ),
+                0..6,
+            ),
+            lo in prop::option::of(prop::collection::vec(any::<u8>(), 0..3)),
+            hi in prop::option::of(prop::collection::vec(any::<u8>(), 0..3)),
+        ) {
+            let mut whole = MemKv::new();
+            let mut split = SplitState::default();
+            for block in blocks {
+                let writes: Vec<Write> = block
+                    .into_iter()
+                    .map(|(t, rest, v)| ([vec![t], rest].concat(), v))
+                    .collect();
+                whole.apply(writes.clone());
+                split.apply(writes);
+            }
+            let (read, log) = split.finish();
+            prop_assert_eq!(read.len() + log.len(), whole.len());
+            let all: Vec<_> = whole.entries().map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
+            prop_assert_eq!(entries(&read, &log, None, None), all);
+            let (lo, hi) = (lo.as_deref(), hi.as_deref());
+            let want: Vec<_> = whole.range(lo, hi).map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
+            prop_assert_eq!(entries(&read, &log, lo, hi), want);
+        }
+    }
+
+    #[test]
+    fn execution_reads_only_what_the_split_state_keeps_for_it() {
+        let mut s = SplitState::default();
+        let donation = vec![schema::DONATION, 1];
+        let evidence = vec![schema::EVIDENCE, 1];
+        s.apply(vec![
+            (donation.clone(), Some(b"d".to_vec())),
+            (evidence.clone(), Some(b"e".to_vec())),
+        ]);
+        assert_eq!(s.get(&donation).unwrap(), Some(b"d".to_vec()));
+        let err = s.get(&evidence).unwrap_err();
+        assert!(err.to_string().contains("for comparison only"), "{err}");
+        assert!(s.contains(&evidence).is_err());
+        // A range that leaves its read table is refused too.
+        assert!(s
+            .first_in(&[schema::DONATION], &[schema::DONATION + 1])
+            .is_ok());
+        assert!(s
+            .first_in(&[schema::DONATION], &[schema::EVIDENCE])
+            .is_err());
+        assert!(s
+            .scan(&[schema::EVIDENCE], &[schema::EVIDENCE + 1], 9)
+            .is_err());
+    }
+
+    #[test]
+    fn a_value_larger_than_a_chunk_gets_a_chunk_of_its_own() {
+        let mut s = SplitState::default();
+        let big = vec![7u8; CHUNK + 1];
+        s.apply(vec![
+            (vec![schema::HEADER, 2], Some(big.clone())),
+            (vec![schema::HEADER, 1], Some(b"small".to_vec())),
+        ]);
+        let (read, log) = s.finish();
+        let got = entries(&read, &log, None, None);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].1, b"small".to_vec());
+        assert_eq!(got[1].1, big);
+    }
+}
