@@ -16,7 +16,7 @@ use crate::block::Block;
 use crate::chain::{self, BlockError};
 use crate::genesis::Genesis;
 use crate::hex::Hash;
-use crate::kv::{KvRead, MemKv, Write};
+use crate::kv::{MemKv, Write};
 use crate::records::CommittedTx;
 use crate::schema::{self, Key};
 use crate::store::{Store, StoreError};
@@ -24,8 +24,8 @@ use crate::vote::{verify_commit, CommitCertificate};
 use state::{Merged, SortedLog, SplitState};
 
 /// The stored row of each transaction of a block (its `TX` entry), in
-/// block order.
-pub type TxRows = Vec<Vec<u8>>;
+/// block order, as the store handed them out (without a copy).
+pub type TxRows = Vec<sled::IVec>;
 
 /// Where an audit reads a chain from: a node's own store, or a node's API
 /// that the auditor does not trust. Everything it returns is re-verified.
@@ -243,7 +243,7 @@ impl Replay {
     fn apply_checked(
         &mut self,
         block: &Block,
-        rows: Option<&[Vec<u8>]>,
+        rows: Option<&[sled::IVec]>,
         checks: &[Result<(), crate::error::TxError>],
         claimed_hash: &Hash,
         commit: &CommitCertificate,
@@ -384,7 +384,11 @@ impl Replay {
 /// the source stores for its transactions (`rows`, in block order), and
 /// keeps only each row's location part in `writes`. Returns the rows
 /// compared.
-fn compare_rows(writes: &mut [Write], block: &Block, rows: &[Vec<u8>]) -> Result<u64, AuditError> {
+fn compare_rows(
+    writes: &mut [Write],
+    block: &Block,
+    rows: &[sled::IVec],
+) -> Result<u64, AuditError> {
     if rows.len() != block.txs.len() {
         return Err(AuditError::Unreadable {
             height: block.header.height,
@@ -399,7 +403,7 @@ fn compare_rows(writes: &mut [Write], block: &Block, rows: &[Vec<u8>]) -> Result
         .txs
         .iter()
         .zip(rows)
-        .map(|(tx, row)| (tx.id(), row.as_slice()))
+        .map(|(tx, row)| (tx.id(), row.as_ref()))
         .collect();
     let mut compared = 0;
     for (key, value) in writes.iter_mut() {
@@ -474,8 +478,10 @@ pub fn replay_source<S: ChainSource + Sync>(
 /// does not read the table a second time.
 struct BlockReader<'a> {
     store: &'a Store,
-    /// Stored `TX` records by id, in shards by the id's first byte.
-    txs: Vec<Mutex<HashMap<Hash, Vec<u8>>>>,
+    /// Stored `TX` records by id, in shards by the id's first byte. The
+    /// bytes are the store's own (sled copies each value out of its page
+    /// once); holding them here copies nothing.
+    txs: Vec<Mutex<HashMap<Hash, sled::IVec>>>,
     /// Entries of the table whose key is not a transaction id.
     strays: Vec<(Vec<u8>, Vec<u8>)>,
 }
@@ -505,7 +511,7 @@ impl<'a> BlockReader<'a> {
                     let (k, v) = row?;
                     match k.get(1..).and_then(|b| <[u8; 32]>::try_from(b).ok()) {
                         Some(id) => {
-                            map.insert(Hash::from(id), v.to_vec());
+                            map.insert(Hash::from(id), v);
                         }
                         None => strays.push((k.to_vec(), v.to_vec())),
                     }
@@ -529,7 +535,7 @@ impl<'a> BlockReader<'a> {
             let map = shard.lock().unwrap_or_else(|p| p.into_inner());
             map.iter()
                 .min_by_key(|(id, _)| id.0)
-                .map(|(id, row)| (Key::new(schema::TX).hash(id).build(), row.clone()))
+                .map(|(id, row)| (Key::new(schema::TX).hash(id).build(), row.to_vec()))
         });
         let stray = self.strays.iter().min_by(|a, b| a.0.cmp(&b.0)).cloned();
         unlisted
@@ -540,7 +546,7 @@ impl<'a> BlockReader<'a> {
 
     /// The stored record of `id`, if the table held it and it was not
     /// taken yet.
-    fn take(&self, id: &Hash) -> Option<Vec<u8>> {
+    fn take(&self, id: &Hash) -> Option<sled::IVec> {
         let shard = self.txs.get(usize::from(id.0[0]) / SHARD_WIDTH)?;
         // A poisoned shard only means a reader panicked; the map is whole.
         let mut map = shard.lock().unwrap_or_else(|p| p.into_inner());
@@ -567,7 +573,10 @@ impl ChainSource for BlockReader<'_> {
         for id in &ids {
             let row = match self.take(id) {
                 Some(row) => row,
-                None => KvRead::get(self.store.kv(), &Key::new(schema::TX).hash(id).build())?
+                None => self
+                    .store
+                    .kv()
+                    .get(Key::new(schema::TX).hash(id).build())?
                     .ok_or_else(|| StoreError::NotFound(format!("transaction {id}")))?,
             };
             txs.push(crate::store::decode_tx(id, &row)?);
