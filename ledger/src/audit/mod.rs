@@ -599,7 +599,11 @@ pub fn replay(
     progress: impl FnMut(u64, u64, u64),
 ) -> Result<AuditReport, AuditError> {
     let reader = BlockReader::new(store)?;
-    let start = Replay::starting(store.genesis(), State::Split(SplitState::default()))?;
+    let txs = usize::try_from(store.tip().log.size()).unwrap_or(usize::MAX);
+    let start = Replay::starting(
+        store.genesis(),
+        State::Split(SplitState::with_capacity(txs)),
+    )?;
     let r = replay_to_tip(start, &reader, progress)?;
     let (blocks, transactions, rows) = (r.blocks, r.transactions, r.rows_compared);
     let (read, log) = r.state.finish();

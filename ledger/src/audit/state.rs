@@ -9,10 +9,17 @@
 //! bookkeeping per entry instead of a place in a tree of millions, and are
 //! sorted once when the replay is done.
 //!
-//! A read of a log table fails loudly, so a rule that starts reading one
-//! cannot go unnoticed by an audit that does not hold it.
+//! The transaction rows, which execution reads by id only (is this id
+//! committed, and where), are kept in a hash map, and left out of the
+//! finished state: the audit compares each row with the store's as its
+//! block is replayed.
+//!
+//! A read of a log table, or a range read of the transaction rows, fails
+//! loudly, so a rule that starts making one cannot go unnoticed by an
+//! audit that does not hold what it reads.
 
 use std::cmp::Ordering;
+use std::collections::HashMap;
 
 use crate::kv::{Entry, KvError, KvRead, MemKv, Write};
 use crate::schema;
@@ -31,22 +38,51 @@ fn is_read(key: &[u8]) -> bool {
     key.first().is_some_and(|t| READ_TABLES.contains(t))
 }
 
-/// A replayed state: what execution reads, and a log of the rest.
+/// The key of a transaction row: the table, then a 32-byte id.
+type TxKey = [u8; 33];
+
+fn tx_key(key: &[u8]) -> Option<TxKey> {
+    TxKey::try_from(key).ok().filter(|k| k[0] == schema::TX)
+}
+
+/// At most this many transaction rows are made room for up front, whatever
+/// the store claims.
+const MAX_RESERVED_TXS: usize = 1 << 24;
+
+/// A replayed state: the transaction rows, the other tables execution
+/// reads, and a log of the rest.
 #[derive(Default)]
 pub(super) struct SplitState {
+    txs: HashMap<TxKey, Box<[u8]>>,
     read: MemKv,
     log: WriteLog,
 }
 
 impl SplitState {
+    /// An empty state with room for about `txs` transaction rows.
+    pub(super) fn with_capacity(txs: usize) -> Self {
+        SplitState {
+            txs: HashMap::with_capacity(txs.min(MAX_RESERVED_TXS)),
+            ..Self::default()
+        }
+    }
+
     /// Applies one block's writes.
     pub(super) fn apply(&mut self, writes: Vec<Write>) {
-        let (read, logged): (Vec<Write>, Vec<Write>) =
-            writes.into_iter().partition(|(k, _)| is_read(k));
-        self.read.apply(read);
-        for (k, v) in &logged {
-            self.log.push(k, v.as_deref());
+        let mut read = Vec::new();
+        for (k, v) in writes {
+            if let Some(tx) = tx_key(&k) {
+                match v {
+                    Some(v) => self.txs.insert(tx, v.into_boxed_slice()),
+                    None => self.txs.remove(&tx),
+                };
+            } else if is_read(&k) {
+                read.push((k, v));
+            } else {
+                self.log.push(&k, v.as_deref());
+            }
         }
+        self.read.apply(read);
     }
 
     /// The read tables.
@@ -54,9 +90,11 @@ impl SplitState {
         &self.read
     }
 
-    /// The whole state, ready to compare: the read tables, and the log
-    /// sorted by key with the last write of each key kept.
+    /// The state to compare, without the transaction rows (compared as
+    /// their blocks were replayed): the read tables, and the log sorted by
+    /// key with the last write of each key kept.
     pub(super) fn finish(self) -> (MemKv, SortedLog) {
+        drop(self.txs);
         (self.read, self.log.sort())
     }
 
@@ -71,9 +109,15 @@ impl SplitState {
         }
     }
 
-    /// A range read must stay inside one read table.
+    /// A range read must stay inside one read table, other than the
+    /// transaction rows.
     fn readable_range(&self, start: &[u8], end: &[u8]) -> Result<(), KvError> {
         self.readable(start)?;
+        if start.first() == Some(&schema::TX) {
+            return Err(KvError::Io(
+                "the audit keeps transaction rows for reads by id only".into(),
+            ));
+        }
         let table_end = start.first().map(|t| [t.saturating_add(1)]);
         if table_end.is_some_and(|e| end > &e[..]) {
             return Err(KvError::Io(format!(
@@ -88,11 +132,17 @@ impl SplitState {
 impl KvRead for SplitState {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, KvError> {
         self.readable(key)?;
-        self.read.get(key)
+        match tx_key(key) {
+            Some(tx) => Ok(self.txs.get(&tx).map(|v| v.to_vec())),
+            None => self.read.get(key),
+        }
     }
     fn contains(&self, key: &[u8]) -> Result<bool, KvError> {
         self.readable(key)?;
-        self.read.contains(key)
+        match tx_key(key) {
+            Some(tx) => Ok(self.txs.contains_key(&tx)),
+            None => self.read.contains(key),
+        }
     }
     fn first_in(&self, start: &[u8], end: &[u8]) -> Result<Option<Entry>, KvError> {
         self.readable_range(start, end)?;
@@ -293,6 +343,7 @@ mod tests {
                     (
                         prop::sample::select(vec![schema::TX, schema::DONATION, schema::HEADER, schema::EVIDENCE, schema::META]),
                         prop::collection::vec(0u8..4, 0..3),
+                        any::<bool>(),
                         prop::option::of(prop::collection::vec(any::<u8>(), 0..5)),
                     ),
                     0..20,
@@ -307,17 +358,36 @@ mod tests {
             for block in blocks {
                 let writes: Vec<Write> = block
                     .into_iter()
-                    .map(|(t, rest, v)| ([vec![t], rest].concat(), v))
+                    .map(|(t, rest, fill, v)| {
+                        // Transaction rows have 32-byte ids; other keys in
+                        // the table are kept with the read tables.
+                        let id = if t == schema::TX && fill {
+                            vec![rest.first().copied().unwrap_or(0); 32]
+                        } else {
+                            rest
+                        };
+                        ([vec![t], id].concat(), v)
+                    })
                     .collect();
                 whole.apply(writes.clone());
                 split.apply(writes);
             }
+            // Every transaction row reads back by id as one map has it.
+            for (k, v) in whole.entries().filter(|(k, _)| tx_key(k).is_some()) {
+                prop_assert_eq!(split.get(k).unwrap(), Some(v.to_vec()));
+                prop_assert!(split.contains(k).unwrap());
+            }
+            // An id never written reads as absent.
+            let unknown = [schema::TX; 33];
+            prop_assert_eq!(split.get(&unknown).unwrap(), whole.get(&unknown).unwrap());
+            // The rest, finished, is what one map holds.
             let (read, log) = split.finish();
-            prop_assert_eq!(read.len() + log.len(), whole.len());
-            let all: Vec<_> = whole.entries().map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
+            let kept = |(k, _): &(&[u8], &[u8])| tx_key(k).is_none();
+            let all: Vec<_> = whole.entries().filter(kept).map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
+            prop_assert_eq!(read.len() + log.len(), all.len());
             prop_assert_eq!(entries(&read, &log, None, None), all);
             let (lo, hi) = (lo.as_deref(), hi.as_deref());
-            let want: Vec<_> = whole.range(lo, hi).map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
+            let want: Vec<_> = whole.range(lo, hi).filter(kept).map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
             prop_assert_eq!(entries(&read, &log, lo, hi), want);
         }
     }
@@ -335,7 +405,9 @@ mod tests {
         let err = s.get(&evidence).unwrap_err();
         assert!(err.to_string().contains("for comparison only"), "{err}");
         assert!(s.contains(&evidence).is_err());
-        // A range that leaves its read table is refused too.
+        // A range that leaves its read table is refused too, and so is
+        // any range over the transaction rows.
+        assert!(s.first_in(&[schema::TX], &[schema::TX + 1]).is_err());
         assert!(s
             .first_in(&[schema::DONATION], &[schema::DONATION + 1])
             .is_ok());
