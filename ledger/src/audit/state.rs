@@ -49,6 +49,10 @@ fn tx_key(key: &[u8]) -> Option<TxKey> {
 /// the store claims.
 const MAX_RESERVED_TXS: usize = 1 << 24;
 
+/// Log entries made room for per transaction: a donation logs two index
+/// entries, a disbursement its record, allocations and indexes.
+const LOGGED_PER_TX: usize = 4;
+
 /// A replayed state: the transaction rows, the other tables execution
 /// reads, and a log of the rest.
 #[derive(Default)]
@@ -59,11 +63,18 @@ pub(super) struct SplitState {
 }
 
 impl SplitState {
-    /// An empty state with room for about `txs` transaction rows.
+    /// An empty state with room for about `txs` transaction rows, and
+    /// their writes to the log. Room that is not used costs address space
+    /// only; room that runs out is grown (and copied) as it is needed.
     pub(super) fn with_capacity(txs: usize) -> Self {
+        let txs = txs.min(MAX_RESERVED_TXS);
         SplitState {
-            txs: HashMap::with_capacity(txs.min(MAX_RESERVED_TXS)),
-            ..Self::default()
+            txs: HashMap::with_capacity(txs),
+            read: MemKv::new(),
+            log: WriteLog {
+                chunks: Vec::new(),
+                slots: Vec::with_capacity(txs.saturating_mul(LOGGED_PER_TX)),
+            },
         }
     }
 
@@ -217,17 +228,19 @@ impl WriteLog {
         };
         // Stable: writes of one key stay in the order they were made.
         slots.par_sort_by(|a, b| log.key(a).cmp(log.key(b)));
-        let mut kept: Vec<Slot> = Vec::with_capacity(slots.len());
-        for s in slots {
-            match kept.last_mut() {
-                Some(last) if log.key(last) == log.key(&s) => *last = s,
-                _ => kept.push(s),
+        // Of the writes of one key (now side by side), the last stays, in
+        // the place of the first.
+        slots.dedup_by(|later, kept| {
+            let same = log.key(later) == log.key(kept);
+            if same {
+                *kept = *later;
             }
-        }
-        kept.retain(|s| s.value_len != DELETED);
+            same
+        });
+        slots.retain(|s| s.value_len != DELETED);
         SortedLog {
             chunks: log.chunks,
-            slots: kept,
+            slots,
         }
     }
 }
