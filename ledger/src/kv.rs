@@ -68,6 +68,17 @@ const INLINE_KEY: usize = 40;
 /// A key as [`MemKv`] holds it.
 type MemKey = smallvec::SmallVec<[u8; INLINE_KEY]>;
 
+/// `v`, in an allocation of its own length if it holds much more: a
+/// value encoded into a growing buffer (a JSON record) may hold up to
+/// twice its length, and a map holds millions of them.
+fn exact(v: Vec<u8>) -> Vec<u8> {
+    if v.capacity() - v.len() > v.len() / 8 {
+        v.as_slice().to_vec()
+    } else {
+        v
+    }
+}
+
 /// An in-memory key-value map.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MemKv {
@@ -85,7 +96,7 @@ impl MemKv {
         for (k, v) in writes {
             match v {
                 Some(v) => {
-                    self.map.insert(MemKey::from_slice(&k), v);
+                    self.map.insert(MemKey::from_slice(&k), exact(v));
                 }
                 None => {
                     self.map.remove(k.as_slice());
