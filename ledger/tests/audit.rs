@@ -384,3 +384,38 @@ fn a_transaction_row_is_compared_as_its_block_is_replayed() {
         "state differs at header height 99: stored planted row, replayed nothing"
     );
 }
+
+#[test]
+fn an_edited_record_held_by_its_digest_is_named_with_both_sides() {
+    // The audit holds long values of the tables execution only writes as
+    // their SHA-256; an edited one is still caught and named, with the
+    // stored value and the digest of the replayed one.
+    let dir = tempfile::tempdir().unwrap();
+    build(dir.path());
+    let mut edited = None;
+    edit_state(dir.path(), |t| {
+        let (key, row) = t
+            .scan_prefix([schema::ALLOC_BY_DISBURSEMENT])
+            .next()
+            .unwrap()
+            .unwrap();
+        let row = String::from_utf8(row.to_vec()).unwrap();
+        let changed = row.replacen("\"amount\":", "\"amount\":1", 1);
+        assert_ne!(row, changed);
+        t.insert(&key, changed.as_bytes()).unwrap();
+        edited = Some((key.to_vec(), row, changed));
+    });
+    let (key, row, changed) = edited.unwrap();
+    let err = replay(&Store::open(dir.path()).unwrap(), |_, _, _| {}).unwrap_err();
+    assert_eq!(err.code(), "audit_state_mismatch");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "state differs at {}: stored {}, replayed a value of SHA-256 {}",
+            schema::describe(&key),
+            // Reports shorten values to 160 characters.
+            changed.chars().take(160).collect::<String>(),
+            charity_ledger::crypto::sha256(row.as_bytes()).to_hex()
+        )
+    );
+}

@@ -21,7 +21,7 @@ use crate::records::CommittedTx;
 use crate::schema::{self, Key};
 use crate::store::{Store, StoreError};
 use crate::vote::{verify_commit, CommitCertificate};
-use state::{Merged, SortedLog, SplitState};
+use state::{Merged, Replayed, SortedLog, SplitState};
 
 /// The stored row of each transaction of a block (its `TX` entry), in
 /// block order, as the store handed them out (without a copy).
@@ -639,7 +639,8 @@ fn compare_state(
     let step = ((read.len() + log.len()) / COMPARE_RANGES).max(1);
     let (table, after) = ([schema::TX], [schema::TX + 1]);
     let in_table = |k: &[u8]| k > &table[..] && k < &after[..];
-    let mut cuts: Vec<&[u8]> = Merged::new(read.entries(), log.range(None, None))
+    let held = read.entries().map(|(k, v)| (k, Replayed::Bytes(v)));
+    let mut cuts: Vec<&[u8]> = Merged::new(held, log.range(None, None))
         .step_by(step)
         .skip(1)
         .map(|(k, _)| k)
@@ -681,7 +682,8 @@ fn compare_range(
     lo: Option<&[u8]>,
     hi: Option<&[u8]>,
 ) -> Result<u64, AuditError> {
-    let mut mine = Merged::new(read.range(lo, hi), log.range(lo, hi)).peekable();
+    let held = read.range(lo, hi).map(|(k, v)| (k, Replayed::Bytes(v)));
+    let mut mine = Merged::new(held, log.range(lo, hi)).peekable();
     let theirs: sled::Iter = match (lo, hi) {
         (Some(l), Some(h)) => stored.range(l..h),
         (Some(l), None) => stored.range(l..),
@@ -696,15 +698,15 @@ fn compare_range(
                 return Err(AuditError::StateMismatch {
                     key: schema::describe(mk),
                     stored: short(None),
-                    replayed: short(Some(mv)),
+                    replayed: shown(mv),
                 })
             }
             Some((mk, mv)) if *mk == &k[..] => {
-                if *mv != &v[..] {
+                if !mv.matches(&v) {
                     return Err(AuditError::StateMismatch {
                         key: schema::describe(mk),
                         stored: short(Some(&v)),
-                        replayed: short(Some(mv)),
+                        replayed: shown(mv),
                     });
                 }
                 mine.next();
@@ -723,8 +725,20 @@ fn compare_range(
         return Err(AuditError::StateMismatch {
             key: schema::describe(mk),
             stored: short(None),
-            replayed: short(Some(mv)),
+            replayed: shown(&mv),
         });
     }
     Ok(entries)
+}
+
+/// A replayed value for a report: shortened, or, where the audit held only
+/// its digest, that.
+fn shown(v: &Replayed<'_>) -> String {
+    match v {
+        Replayed::Bytes(b) => short(Some(b)),
+        Replayed::Digest(d) => format!(
+            "a value of SHA-256 {}",
+            d.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        ),
+    }
 }

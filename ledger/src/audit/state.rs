@@ -7,7 +7,10 @@
 //! like): most entries of a long chain, kept for the comparison with the
 //! store and nothing else. Those go to an append-only log, a few bytes of
 //! bookkeeping per entry instead of a place in a tree of millions, and are
-//! sorted once when the replay is done.
+//! sorted once when the replay is done. A logged value longer than
+//! [`DIGEST_OVER`] bytes (headers, commits, block bodies, log nodes,
+//! disbursement and allocation records) is held as its SHA-256, which the
+//! comparison checks the stored value against.
 //!
 //! The transaction rows, which execution reads by id only (is this id
 //! committed, and where), are kept in a hash map, and left out of the
@@ -173,17 +176,49 @@ impl KvRead for SplitState {
 /// enough that a half-filled last one wastes little.
 const CHUNK: usize = 16 << 20;
 
-/// Where one write's bytes are: `key || value` at `at` in chunk `chunk`.
+/// Logged values longer than this are held as their SHA-256.
+pub(super) const DIGEST_OVER: usize = 64;
+
+/// A replayed value as the audit holds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Replayed<'a> {
+    /// The value.
+    Bytes(&'a [u8]),
+    /// The SHA-256 of a value longer than [`DIGEST_OVER`] bytes.
+    Digest(&'a [u8]),
+}
+
+impl Replayed<'_> {
+    /// Whether `stored` is the replayed value.
+    pub(super) fn matches(&self, stored: &[u8]) -> bool {
+        match *self {
+            Replayed::Bytes(v) => v == stored,
+            Replayed::Digest(d) => {
+                stored.len() > DIGEST_OVER && crate::crypto::sha256(stored).as_bytes() == d
+            }
+        }
+    }
+}
+
+/// What a slot holds after its key.
+#[derive(Clone, Copy)]
+enum Held {
+    /// A value of this many bytes.
+    Bytes(usize),
+    /// The 32-byte SHA-256 of a longer value.
+    Digest,
+    /// Nothing: the key was deleted.
+    Deleted,
+}
+
+/// Where one write is: `key || value or digest` at `at` in chunk `chunk`.
 #[derive(Clone, Copy)]
 struct Slot {
     chunk: usize,
     at: usize,
     key_len: usize,
-    /// [`DELETED`] for a deletion.
-    value_len: usize,
+    held: Held,
 }
-
-const DELETED: usize = usize::MAX;
 
 /// Writes in the order they were made.
 #[derive(Default)]
@@ -194,7 +229,16 @@ struct WriteLog {
 
 impl WriteLog {
     fn push(&mut self, key: &[u8], value: Option<&[u8]>) {
-        let need = key.len() + value.map_or(0, <[u8]>::len);
+        let digest;
+        let (held, value) = match value {
+            None => (Held::Deleted, &[][..]),
+            Some(v) if v.len() > DIGEST_OVER => {
+                digest = crate::crypto::sha256(v);
+                (Held::Digest, &digest.as_bytes()[..])
+            }
+            Some(v) => (Held::Bytes(v.len()), v),
+        };
+        let need = key.len() + value.len();
         let full = self
             .chunks
             .last()
@@ -208,12 +252,12 @@ impl WriteLog {
         };
         let at = bytes.len();
         bytes.extend_from_slice(key);
-        bytes.extend_from_slice(value.unwrap_or_default());
+        bytes.extend_from_slice(value);
         self.slots.push(Slot {
             chunk,
             at,
             key_len: key.len(),
-            value_len: value.map_or(DELETED, <[u8]>::len),
+            held,
         });
     }
 
@@ -237,7 +281,7 @@ impl WriteLog {
             }
             same
         });
-        slots.retain(|s| s.value_len != DELETED);
+        slots.retain(|s| !matches!(s.held, Held::Deleted));
         SortedLog {
             chunks: log.chunks,
             slots,
@@ -260,12 +304,22 @@ impl SortedLog {
             .unwrap_or_default()
     }
 
-    fn value(&self, s: &Slot) -> &[u8] {
+    fn value(&self, s: &Slot) -> Replayed<'_> {
         let from = s.at + s.key_len;
-        self.chunks
+        let len = match s.held {
+            Held::Bytes(n) => n,
+            Held::Digest => 32,
+            Held::Deleted => 0,
+        };
+        let bytes = self
+            .chunks
             .get(s.chunk)
-            .and_then(|c| c.get(from..from.saturating_add(s.value_len)))
-            .unwrap_or_default()
+            .and_then(|c| c.get(from..from.saturating_add(len)))
+            .unwrap_or_default();
+        match s.held {
+            Held::Digest => Replayed::Digest(bytes),
+            Held::Bytes(_) | Held::Deleted => Replayed::Bytes(bytes),
+        }
     }
 
     /// Number of entries.
@@ -279,7 +333,7 @@ impl SortedLog {
         &'a self,
         start: Option<&[u8]>,
         end: Option<&[u8]>,
-    ) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + 'a {
+    ) -> impl Iterator<Item = (&'a [u8], Replayed<'a>)> + 'a {
         let from = start.map_or(0, |s| self.slots.partition_point(|x| self.key(x) < s));
         let to = end.map_or(self.slots.len(), |e| {
             self.slots.partition_point(|x| self.key(x) < e)
@@ -298,10 +352,10 @@ pub(super) struct Merged<A: Iterator, B: Iterator> {
     b: std::iter::Peekable<B>,
 }
 
-impl<'x, A, B> Merged<A, B>
+impl<'x, V, A, B> Merged<A, B>
 where
-    A: Iterator<Item = (&'x [u8], &'x [u8])>,
-    B: Iterator<Item = (&'x [u8], &'x [u8])>,
+    A: Iterator<Item = (&'x [u8], V)>,
+    B: Iterator<Item = (&'x [u8], V)>,
 {
     pub(super) fn new(a: A, b: B) -> Self {
         Merged {
@@ -311,12 +365,12 @@ where
     }
 }
 
-impl<'x, A, B> Iterator for Merged<A, B>
+impl<'x, V, A, B> Iterator for Merged<A, B>
 where
-    A: Iterator<Item = (&'x [u8], &'x [u8])>,
-    B: Iterator<Item = (&'x [u8], &'x [u8])>,
+    A: Iterator<Item = (&'x [u8], V)>,
+    B: Iterator<Item = (&'x [u8], V)>,
 {
-    type Item = (&'x [u8], &'x [u8]);
+    type Item = (&'x [u8], V);
     fn next(&mut self) -> Option<Self::Item> {
         let take_a = match (self.a.peek(), self.b.peek()) {
             (Some(x), Some(y)) => x.0.cmp(y.0) != Ordering::Greater,
@@ -336,14 +390,34 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// The entries of the finished state, each value as one map holds
+    /// it, or its digest where the log holds that.
     fn entries<'a>(
         read: &'a MemKv,
         log: &'a SortedLog,
         start: Option<&[u8]>,
         end: Option<&[u8]>,
     ) -> Vec<(Vec<u8>, Vec<u8>)> {
-        Merged::new(read.range(start, end), log.range(start, end))
-            .map(|(k, v)| (k.to_vec(), v.to_vec()))
+        let read = read.range(start, end).map(|(k, v)| (k, Replayed::Bytes(v)));
+        Merged::new(read, log.range(start, end))
+            .map(|(k, v)| match v {
+                Replayed::Bytes(v) | Replayed::Digest(v) => (k.to_vec(), v.to_vec()),
+            })
+            .collect()
+    }
+
+    /// `entries` as [`entries`] shows them.
+    fn as_held(entries: impl Iterator<Item = (Vec<u8>, Vec<u8>)>) -> Vec<(Vec<u8>, Vec<u8>)> {
+        entries
+            .map(|(k, v)| {
+                let logged = !is_read(&k) && v.len() > DIGEST_OVER;
+                let v = if logged {
+                    crate::crypto::sha256(&v).as_bytes().to_vec()
+                } else {
+                    v
+                };
+                (k, v)
+            })
             .collect()
     }
 
@@ -357,7 +431,7 @@ mod tests {
                         prop::sample::select(vec![schema::TX, schema::DONATION, schema::HEADER, schema::EVIDENCE, schema::META]),
                         prop::collection::vec(0u8..4, 0..3),
                         any::<bool>(),
-                        prop::option::of(prop::collection::vec(any::<u8>(), 0..5)),
+                        prop::option::of(prop::collection::vec(any::<u8>(), 0..80)),
                     ),
                     0..20,
                 ),
@@ -396,11 +470,11 @@ mod tests {
             // The rest, finished, is what one map holds.
             let (read, log) = split.finish();
             let kept = |(k, _): &(&[u8], &[u8])| tx_key(k).is_none();
-            let all: Vec<_> = whole.entries().filter(kept).map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
+            let all = as_held(whole.entries().filter(kept).map(|(k, v)| (k.to_vec(), v.to_vec())));
             prop_assert_eq!(read.len() + log.len(), all.len());
             prop_assert_eq!(entries(&read, &log, None, None), all);
             let (lo, hi) = (lo.as_deref(), hi.as_deref());
-            let want: Vec<_> = whole.range(lo, hi).filter(kept).map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
+            let want = as_held(whole.range(lo, hi).filter(kept).map(|(k, v)| (k.to_vec(), v.to_vec())));
             prop_assert_eq!(entries(&read, &log, lo, hi), want);
         }
     }
@@ -441,9 +515,30 @@ mod tests {
             (vec![schema::HEADER, 1], Some(b"small".to_vec())),
         ]);
         let (read, log) = s.finish();
-        let got = entries(&read, &log, None, None);
+        let got: Vec<_> = log.range(None, None).map(|(_, v)| v).collect();
         assert_eq!(got.len(), 2);
-        assert_eq!(got[0].1, b"small".to_vec());
-        assert_eq!(got[1].1, big);
+        assert_eq!(got[0], Replayed::Bytes(b"small"));
+        assert!(got[1].matches(&big));
+        assert!(read.is_empty());
+    }
+
+    #[test]
+    fn a_long_value_is_held_as_its_digest_and_checked_against_it() {
+        let mut s = SplitState::default();
+        let long = vec![1u8; DIGEST_OVER + 1];
+        let edge = vec![2u8; DIGEST_OVER];
+        s.apply(vec![
+            (vec![schema::HEADER, 1], Some(long.clone())),
+            (vec![schema::HEADER, 2], Some(edge.clone())),
+        ]);
+        let (_, log) = s.finish();
+        let got: Vec<_> = log.range(None, None).map(|(_, v)| v).collect();
+        assert!(matches!(got[0], Replayed::Digest(d) if d.len() == 32));
+        assert!(got[0].matches(&long));
+        let mut changed = long.clone();
+        changed[DIGEST_OVER] = 9;
+        assert!(!got[0].matches(&changed));
+        assert!(!got[0].matches(crate::crypto::sha256(&long).as_bytes()));
+        assert_eq!(got[1], Replayed::Bytes(&edge));
     }
 }
