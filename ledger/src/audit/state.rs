@@ -214,6 +214,9 @@ enum Held {
 /// Where one write is: `key || value or digest` at `at` in chunk `chunk`.
 #[derive(Clone, Copy)]
 struct Slot {
+    /// The key's first eight bytes (zero-padded), big-endian: sorting
+    /// compares these first, and reaches into the chunks only on a tie.
+    prefix: u64,
     chunk: usize,
     at: usize,
     key_len: usize,
@@ -253,7 +256,12 @@ impl WriteLog {
         let at = bytes.len();
         bytes.extend_from_slice(key);
         bytes.extend_from_slice(value);
+        let mut first = [0u8; 8];
+        for (f, k) in first.iter_mut().zip(key) {
+            *f = *k;
+        }
         self.slots.push(Slot {
+            prefix: u64::from_be_bytes(first),
             chunk,
             at,
             key_len: key.len(),
@@ -271,11 +279,17 @@ impl WriteLog {
             slots: Vec::new(),
         };
         // Stable: writes of one key stay in the order they were made.
-        slots.par_sort_by(|a, b| log.key(a).cmp(log.key(b)));
+        // Padding with zeros keeps the order: two keys whose padded
+        // prefixes differ compare as their prefixes do.
+        slots.par_sort_by(|a, b| {
+            a.prefix
+                .cmp(&b.prefix)
+                .then_with(|| log.key(a).cmp(log.key(b)))
+        });
         // Of the writes of one key (now side by side), the last stays, in
         // the place of the first.
         slots.dedup_by(|later, kept| {
-            let same = log.key(later) == log.key(kept);
+            let same = later.prefix == kept.prefix && log.key(later) == log.key(kept);
             if same {
                 *kept = *later;
             }
