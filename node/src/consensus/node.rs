@@ -124,6 +124,9 @@ pub struct Handle {
     /// Where the HTTP service listens.
     pub http_addr: SocketAddr,
     tx_event: TxEvent<CharityContext>,
+    /// Set when the node is being stopped, so that the application loop
+    /// ending with the engine is not reported as a failure.
+    stopping: Arc<std::sync::atomic::AtomicBool>,
 }
 
 #[async_trait]
@@ -133,6 +136,8 @@ impl NodeHandle<CharityContext> for Handle {
     }
 
     async fn kill(&self, _reason: Option<String>) -> eyre::Result<()> {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         self.engine.actor.kill_and_wait(None).await?;
         self.app.abort();
         self.http.abort();
@@ -353,9 +358,18 @@ impl Node for HomeNode {
             tracing::warn!("fault injection: this node proposes invalid blocks");
         }
         let mut state = App::new(&self.chain_id, key, store, api, settings);
+        let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stopping.clone();
         let app = tokio::spawn(async move {
-            if let Err(e) = app::run(&mut state, &mut channels).await {
-                tracing::error!(%e, "the consensus application stopped");
+            match app::run(&mut state, &mut channels).await {
+                Ok(()) => {}
+                // A stop: the engine was shut down on purpose.
+                Err(app::AppError::EngineGone)
+                    if stopped.load(std::sync::atomic::Ordering::SeqCst) =>
+                {
+                    tracing::info!("the consensus application stopped with the node");
+                }
+                Err(e) => tracing::error!(%e, "the consensus application stopped"),
             }
         });
         Ok(Handle {
@@ -364,6 +378,7 @@ impl Node for HomeNode {
             http,
             http_addr,
             tx_event,
+            stopping,
         })
     }
 
