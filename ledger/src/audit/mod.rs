@@ -527,9 +527,12 @@ impl<'a> BlockReader<'a> {
         })
     }
 
-    /// The first entry of the table, in key order, that no block took:
-    /// a stored transaction no block lists, or a key that is not an id.
-    fn first_left(&self) -> Option<(Vec<u8>, Vec<u8>)> {
+    /// The entries of the table no block took, as far as a comparison
+    /// needs them, in key order: every key that is not a transaction id
+    /// (the replay may write such keys too, and they are compared), and
+    /// the first stored transaction no block lists (no replayed entry has
+    /// an id key any more, so it is where the comparison stops).
+    fn left(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
         // Shards hold consecutive id ranges, in order.
         let unlisted = self.txs.iter().find_map(|shard| {
             let map = shard.lock().unwrap_or_else(|p| p.into_inner());
@@ -537,11 +540,9 @@ impl<'a> BlockReader<'a> {
                 .min_by_key(|(id, _)| id.0)
                 .map(|(id, row)| (Key::new(schema::TX).hash(id).build(), row.to_vec()))
         });
-        let stray = self.strays.iter().min_by(|a, b| a.0.cmp(&b.0)).cloned();
-        unlisted
-            .into_iter()
-            .chain(stray)
-            .min_by(|a, b| a.0.cmp(&b.0))
+        let mut left: Vec<_> = self.strays.iter().cloned().chain(unlisted).collect();
+        left.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        left
     }
 
     /// The stored record of `id`, if the table held it and it was not
@@ -609,7 +610,7 @@ pub fn replay(
     let (read, log) = r.state.finish();
     // The reader handed every block its rows, so every transaction row
     // was compared during the replay.
-    let entries = compare_state(&read, &log, store.kv(), reader.first_left())?;
+    let entries = compare_state(&read, &log, store.kv(), &reader.left())?;
     Ok(AuditReport {
         blocks,
         transactions,
@@ -626,14 +627,14 @@ const COMPARE_RANGES: usize = 64;
 /// space is cut into ranges at keys of the replayed state; the ranges are
 /// walked in parallel, each both sides at once in key order, and the first
 /// difference in key order is reported. The transaction table, whose rows
-/// were compared during the replay, is skipped; `unlisted`, the first
-/// entry of it that no block took, is reported in its place. Returns the
-/// entries compared.
+/// were compared during the replay, is not read again: what is left of it
+/// replayed is compared with `left`, what the store's reader has left of
+/// it ([`BlockReader::left`]). Returns the entries compared.
 fn compare_state(
     read: &MemKv,
     log: &SortedLog,
     stored: &sled::Tree,
-    unlisted: Option<(Vec<u8>, Vec<u8>)>,
+    left: &[(Vec<u8>, Vec<u8>)],
 ) -> Result<u64, AuditError> {
     use rayon::prelude::*;
     let step = ((read.len() + log.len()) / COMPARE_RANGES).max(1);
@@ -654,17 +655,27 @@ fn compare_state(
         .into_par_iter()
         .map(|i| {
             let lo = i.checked_sub(1).and_then(|j| cuts.get(j).copied());
+            let hi = cuts.get(i).copied();
+            let mine = Merged::new(
+                read.range(lo, hi).map(|(k, v)| (k, Replayed::Bytes(v))),
+                log.range(lo, hi),
+            );
             if lo == Some(&table[..]) {
-                return match &unlisted {
-                    Some((key, row)) => Err(AuditError::StateMismatch {
-                        key: schema::describe(key),
-                        stored: short(Some(row)),
-                        replayed: short(None),
-                    }),
-                    None => Ok(0),
-                };
+                let theirs = left.iter().map(|(k, v)| Ok((&k[..], &v[..])));
+                return compare_entries(mine, theirs);
             }
-            compare_range(read, log, stored, lo, cuts.get(i).copied())
+            let theirs: sled::Iter = match (lo, hi) {
+                (Some(l), Some(h)) => stored.range(l..h),
+                (Some(l), None) => stored.range(l..),
+                (None, Some(h)) => stored.range(..h),
+                (None, None) => stored.iter(),
+            };
+            compare_entries(
+                mine,
+                theirs.map(|r| {
+                    r.map_err(|e| StoreError::from(crate::kv::KvError::Io(e.to_string())).into())
+                }),
+            )
         })
         .collect::<Vec<_>>();
     let mut entries = 0u64;
@@ -674,38 +685,35 @@ fn compare_state(
     Ok(entries)
 }
 
-/// [`compare_state`] over the keys `lo <= key < hi` (`None`: unbounded).
-fn compare_range(
-    read: &MemKv,
-    log: &SortedLog,
-    stored: &sled::Tree,
-    lo: Option<&[u8]>,
-    hi: Option<&[u8]>,
-) -> Result<u64, AuditError> {
-    let held = read.range(lo, hi).map(|(k, v)| (k, Replayed::Bytes(v)));
-    let mut mine = Merged::new(held, log.range(lo, hi)).peekable();
-    let theirs: sled::Iter = match (lo, hi) {
-        (Some(l), Some(h)) => stored.range(l..h),
-        (Some(l), None) => stored.range(l..),
-        (None, Some(h)) => stored.range(..h),
-        (None, None) => stored.iter(),
-    };
+/// Compares replayed entries with stored ones, both in key order: each
+/// must be the other's. Returns the entries compared, or the first
+/// difference in key order.
+fn compare_entries<'a, K, V>(
+    mine: impl Iterator<Item = (&'a [u8], Replayed<'a>)>,
+    theirs: impl Iterator<Item = Result<(K, V), AuditError>>,
+) -> Result<u64, AuditError>
+where
+    K: AsRef<[u8]>,
+    V: AsRef<[u8]>,
+{
+    let mut mine = mine.peekable();
     let mut entries = 0u64;
     for r in theirs {
-        let (k, v) = r.map_err(|e| StoreError::from(crate::kv::KvError::Io(e.to_string())))?;
+        let (k, v) = r?;
+        let (k, v) = (k.as_ref(), v.as_ref());
         match mine.peek() {
-            Some((mk, mv)) if *mk < &k[..] => {
+            Some((mk, mv)) if *mk < k => {
                 return Err(AuditError::StateMismatch {
                     key: schema::describe(mk),
                     stored: short(None),
                     replayed: shown(mv),
                 })
             }
-            Some((mk, mv)) if *mk == &k[..] => {
-                if !mv.matches(&v) {
+            Some((mk, mv)) if *mk == k => {
+                if !mv.matches(v) {
                     return Err(AuditError::StateMismatch {
                         key: schema::describe(mk),
-                        stored: short(Some(&v)),
+                        stored: short(Some(v)),
                         replayed: shown(mv),
                     });
                 }
@@ -714,8 +722,8 @@ fn compare_range(
             }
             _ => {
                 return Err(AuditError::StateMismatch {
-                    key: schema::describe(&k),
-                    stored: short(Some(&v)),
+                    key: schema::describe(k),
+                    stored: short(Some(v)),
                     replayed: short(None),
                 })
             }
@@ -736,9 +744,40 @@ fn compare_range(
 fn shown(v: &Replayed<'_>) -> String {
     match v {
         Replayed::Bytes(b) => short(Some(b)),
-        Replayed::Digest(d) => format!(
-            "a value of SHA-256 {}",
-            d.iter().map(|b| format!("{b:02x}")).collect::<String>()
-        ),
+        Replayed::Digest(d) => match <[u8; 32]>::try_from(*d) {
+            Ok(d) => format!("a value of SHA-256 {}", Hash::from(d).to_hex()),
+            Err(_) => short(Some(d)),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_is_left_of_the_transaction_table_is_compared_on_both_sides() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let stored = db.open_tree("chain").unwrap();
+        let stray = vec![schema::TX, 0xff];
+        let mut read = MemKv::new();
+        read.apply(vec![(stray.clone(), Some(b"replayed".to_vec()))]);
+        let log = SortedLog::default();
+        // Replayed, and nothing like it left in the store's table.
+        let err = compare_state(&read, &log, &stored, &[]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "state differs at transaction ff: stored nothing, replayed replayed"
+        );
+        // Left in the store's table as replayed: compared, and counted.
+        let left = vec![(stray.clone(), b"replayed".to_vec())];
+        assert_eq!(compare_state(&read, &log, &stored, &left).unwrap(), 1);
+        // Left with another value.
+        let left = vec![(stray, b"stored".to_vec())];
+        let err = compare_state(&read, &log, &stored, &left).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "state differs at transaction ff: stored stored, replayed replayed"
+        );
     }
 }
