@@ -70,7 +70,9 @@ type MemKey = smallvec::SmallVec<[u8; INLINE_KEY]>;
 
 /// `v`, in an allocation of its own length if it holds much more: a
 /// value encoded into a growing buffer (a JSON record) may hold up to
-/// twice its length, and a map holds millions of them.
+/// twice its length, and a map holds millions of them. A copy, not
+/// `shrink_to_fit`: an allocator may shrink a block in place and keep
+/// its size class.
 fn exact(v: Vec<u8>) -> Vec<u8> {
     if v.capacity() - v.len() > v.len() / 8 {
         v.as_slice().to_vec()

@@ -250,6 +250,8 @@ impl WriteLog {
             self.chunks.push(Vec::with_capacity(CHUNK.max(need)));
         }
         let chunk = self.chunks.len() - 1;
+        // A chunk was just pushed if there was none; were one missing, the
+        // lost write would show as a difference, not pass unseen.
         let Some(bytes) = self.chunks.last_mut() else {
             return;
         };
