@@ -493,6 +493,13 @@ const SHARD_WIDTH: usize = 256 / READER_SHARDS;
 impl<'a> BlockReader<'a> {
     fn new(store: &'a Store) -> Result<Self, StoreError> {
         use rayon::prelude::*;
+        // Room for the transactions the tip claims (ids are spread evenly
+        // over the shards; a little slack for the unevenness), so no map
+        // grows and copies itself while it is filled. A tip that lies
+        // only costs a map that grows after all, or unused address space.
+        let claimed = usize::try_from(store.tip().log.size()).unwrap_or(usize::MAX);
+        let per_shard =
+            (claimed.min(state::MAX_RESERVED_TXS) / READER_SHARDS).saturating_mul(17) / 16;
         let txs = (0..READER_SHARDS)
             .into_par_iter()
             .map(|shard| {
@@ -505,7 +512,7 @@ impl<'a> BlockReader<'a> {
                 } else {
                     store.kv().range(&lo[..]..&[schema::TX + 1][..])
                 };
-                let mut map = HashMap::new();
+                let mut map = HashMap::with_capacity(per_shard);
                 let mut strays = Vec::new();
                 for row in rows {
                     let (k, v) = row?;

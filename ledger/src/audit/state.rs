@@ -50,7 +50,7 @@ fn tx_key(key: &[u8]) -> Option<TxKey> {
 
 /// At most this many transaction rows are made room for up front, whatever
 /// the store claims.
-const MAX_RESERVED_TXS: usize = 1 << 24;
+pub(super) const MAX_RESERVED_TXS: usize = 1 << 24;
 
 /// Log entries made room for per transaction: a donation logs two index
 /// entries, a disbursement its record, allocations and indexes.
