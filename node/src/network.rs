@@ -343,6 +343,28 @@ pub fn run(home: &Path, with_parent: bool) -> Result<()> {
     })
 }
 
+/// Lines of a failed validator's log quoted in the error.
+const LOG_TAIL_LINES: usize = 12;
+
+/// The last `lines` lines of the log at `path` (or why it cannot be read),
+/// each indented.
+fn log_tail(path: &Path, lines: usize) -> String {
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let text = String::from_utf8_lossy(&bytes);
+            let all: Vec<&str> = text.lines().collect();
+            let from = all.len().saturating_sub(lines);
+            all.get(from..)
+                .unwrap_or_default()
+                .iter()
+                .map(|l| format!("    {l}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
+        Err(e) => format!("    (cannot read {}: {e})", path.display()),
+    }
+}
+
 /// Validator processes on this machine, one `charity-node run
 /// --with-parent` per home, each logging to `node.log` in its home. They
 /// stop when the end of their stdin held here closes, and are killed when
@@ -374,13 +396,15 @@ impl Validators {
         Ok(v)
     }
 
-    /// Fails, naming its home, if any process has exited.
+    /// Fails, naming its home and quoting the end of its log, if any
+    /// process has exited.
     pub(crate) fn check_running(&mut self) -> Result<()> {
         for (home, child) in &mut self.children {
             if let Some(status) = child.try_wait()? {
                 return Err(anyhow!(
-                    "the validator in {} exited ({status}); see its node.log",
-                    home.display()
+                    "the validator in {} exited ({status}); the end of its node.log:\n{}",
+                    home.display(),
+                    log_tail(&home.join("node.log"), LOG_TAIL_LINES)
                 ));
             }
         }
@@ -423,5 +447,22 @@ impl Drop for Validators {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_validator_is_reported_with_the_end_of_its_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("node.log");
+        let text: Vec<String> = (1..=20).map(|i| format!("line {i}")).collect();
+        std::fs::write(&log, text.join("\n")).unwrap();
+        let tail = log_tail(&log, 3);
+        assert_eq!(tail, "    line 18\n    line 19\n    line 20");
+        let missing = log_tail(&dir.path().join("absent.log"), 3);
+        assert!(missing.contains("cannot read"), "{missing}");
     }
 }

@@ -291,7 +291,11 @@ fn build_swarm(
             .gossipsub
             .subscribe(&topic.ident(&cfg.chain_id))?;
     }
-    swarm.listen_on(cfg.listen.clone())?;
+    swarm.listen_on(cfg.listen.clone()).map_err(|e| {
+        // libp2p's error shows little of its own: name the address and
+        // give the underlying error.
+        anyhow::anyhow!("listening on {}: {e:?}", cfg.listen)
+    })?;
     Ok(swarm)
 }
 

@@ -326,7 +326,7 @@ impl Node for HomeNode {
             api.clone(),
         )
         .await
-        .map_err(|e| eyre::eyre!("starting the network: {e}"))?;
+        .map_err(|e| eyre::eyre!("starting the network: {e:#}"))?;
         api.gossip = Some(p2p.outbox);
         let peers = p2p.peers.clone();
         api.peer_height = Arc::new(move || peers.highest());

@@ -970,6 +970,63 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Tries to start the validators this many times when their ports are
+/// the system's choice.
+const START_ATTEMPTS: usize = 3;
+
+/// Writes the validators' homes (copying the demo's chain into any that
+/// has none), starts one process per home and waits until each answers.
+///
+/// With `--base-port 0` the ports are picked free but bound only later,
+/// by the validators; another program can take one in between. A failed
+/// start is then reported and tried again with other ports (the homes
+/// and chains stay). With a port of the user's choosing it is an error.
+fn start_validators(
+    keys: &[Keypair],
+    genesis: &charity_ledger::Genesis,
+    opts: &DemoOptions,
+) -> Result<(
+    crate::network::Testnet,
+    crate::network::Validators,
+    Vec<charity_sdk::client::Client>,
+)> {
+    let mut attempt = 1;
+    loop {
+        let net = crate::network::write_homes(
+            &opts.data_dir,
+            genesis,
+            keys,
+            opts.base_port,
+            Duration::from_secs(3),
+        )?;
+        for home in &net.homes {
+            let chain = charity_node::consensus::node::store_path(home);
+            if !chain.exists() {
+                copy_dir(&opts.data_dir.join("chain"), &chain)?;
+            }
+        }
+        // The validators stop when the demo's end of their stdin closes,
+        // however the demo ends.
+        let mut network = crate::network::Validators::start(&net.homes)?;
+        let clients: Vec<charity_sdk::client::Client> = net
+            .http
+            .iter()
+            .map(|a| charity_sdk::client::Client::new(&format!("http://{a}")))
+            .collect();
+        match network.wait_ready(&clients, Duration::from_secs(120)) {
+            Ok(()) => return Ok((net, network, clients)),
+            Err(e) if opts.base_port == 0 && attempt < START_ATTEMPTS => {
+                eprintln!("{e:#}");
+                eprintln!("starting the validators again on other ports");
+                // Dropping stops the ones that did start.
+                drop(network);
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Starts the four validators, each its own process with its own home
 /// under the data directory, then submits new donations to them at a
 /// gentle rate until interrupted.
@@ -980,28 +1037,7 @@ fn live(
     opts: &DemoOptions,
 ) -> Result<()> {
     let keys: Vec<Keypair> = cast.validators.iter().map(|(k, _)| k.clone()).collect();
-    let net = crate::network::write_homes(
-        &opts.data_dir,
-        genesis,
-        &keys,
-        opts.base_port,
-        Duration::from_secs(3),
-    )?;
-    for home in &net.homes {
-        let chain = charity_node::consensus::node::store_path(home);
-        if !chain.exists() {
-            copy_dir(&opts.data_dir.join("chain"), &chain)?;
-        }
-    }
-    // The validators stop when the demo's end of their stdin closes,
-    // however the demo ends.
-    let mut network = crate::network::Validators::start(&net.homes)?;
-    let clients: Vec<charity_sdk::client::Client> = net
-        .http
-        .iter()
-        .map(|a| charity_sdk::client::Client::new(&format!("http://{a}")))
-        .collect();
-    network.wait_ready(&clients, Duration::from_secs(120))?;
+    let (net, mut network, clients) = start_validators(&keys, genesis, opts)?;
     let addr = net.http[0];
     println!();
     println!(
