@@ -346,23 +346,49 @@ pub fn run(home: &Path, with_parent: bool) -> Result<()> {
 /// Lines of a failed validator's log quoted in the error.
 const LOG_TAIL_LINES: usize = 12;
 
+/// How much of the end of a log is read to quote its last lines.
+const LOG_TAIL_BYTES: u64 = 16 * 1024;
+
 /// The last `lines` lines of the log at `path` (or why it cannot be read),
-/// each indented.
+/// each indented. Only the last [`LOG_TAIL_BYTES`] are read, so a long log
+/// costs no more than a short one.
 fn log_tail(path: &Path, lines: usize) -> String {
-    match std::fs::read(path) {
-        Ok(bytes) => {
-            let text = String::from_utf8_lossy(&bytes);
-            let all: Vec<&str> = text.lines().collect();
-            let from = all.len().saturating_sub(lines);
-            all.get(from..)
-                .unwrap_or_default()
-                .iter()
-                .map(|l| format!("    {l}"))
-                .collect::<Vec<_>>()
-                .join("\n")
+    use std::io::{Read, Seek, SeekFrom};
+    let read = || -> std::io::Result<String> {
+        let mut f = std::fs::File::open(path)?;
+        let len = f.metadata()?.len();
+        let from = len.saturating_sub(LOG_TAIL_BYTES);
+        f.seek(SeekFrom::Start(from))?;
+        let mut bytes = Vec::new();
+        f.read_to_end(&mut bytes)?;
+        let text = String::from_utf8_lossy(&bytes);
+        let mut all: Vec<&str> = text.lines().collect();
+        if from > 0 && !all.is_empty() {
+            // The first line read is most likely cut.
+            all.remove(0);
         }
-        Err(e) => format!("    (cannot read {}: {e})", path.display()),
-    }
+        let keep = all.len().saturating_sub(lines);
+        Ok(all
+            .get(keep..)
+            .unwrap_or_default()
+            .iter()
+            .map(|l| format!("    {l}"))
+            .collect::<Vec<_>>()
+            .join("\n"))
+    };
+    read().unwrap_or_else(|e| format!("    (cannot read {}: {e})", path.display()))
+}
+
+/// A validator process ended while it was expected to run. Callers that
+/// picked its ports themselves may start it again on other ports (another
+/// process may have taken one of them first); a validator that is still
+/// running but does not answer is a different failure.
+#[derive(Debug, thiserror::Error)]
+#[error("the validator in {home} exited ({status}); the end of its node.log:\n{tail}")]
+pub(crate) struct ValidatorExited {
+    pub(crate) home: String,
+    pub(crate) status: std::process::ExitStatus,
+    pub(crate) tail: String,
 }
 
 /// Validator processes on this machine, one `charity-node run
@@ -401,11 +427,12 @@ impl Validators {
     pub(crate) fn check_running(&mut self) -> Result<()> {
         for (home, child) in &mut self.children {
             if let Some(status) = child.try_wait()? {
-                return Err(anyhow!(
-                    "the validator in {} exited ({status}); the end of its node.log:\n{}",
-                    home.display(),
-                    log_tail(&home.join("node.log"), LOG_TAIL_LINES)
-                ));
+                return Err(ValidatorExited {
+                    home: home.display().to_string(),
+                    status,
+                    tail: log_tail(&home.join("node.log"), LOG_TAIL_LINES),
+                }
+                .into());
             }
         }
         Ok(())
@@ -464,5 +491,29 @@ mod tests {
         assert_eq!(tail, "    line 18\n    line 19\n    line 20");
         let missing = log_tail(&dir.path().join("absent.log"), 3);
         assert!(missing.contains("cannot read"), "{missing}");
+
+        // A log far longer than what is read still ends the same way, and
+        // the cut line at the start of what is read is not quoted.
+        let long: Vec<String> = (1..=5000).map(|i| format!("line {i}")).collect();
+        std::fs::write(&log, long.join("\n")).unwrap();
+        let tail = log_tail(&log, 2);
+        assert_eq!(tail, "    line 4999\n    line 5000");
+        let all = log_tail(&log, usize::MAX);
+        assert!(all.lines().all(|l| l.starts_with("    line ")), "{all}");
+        assert!(all.lines().count() < 5000);
+    }
+
+    #[test]
+    fn an_exited_validator_is_told_apart_from_one_that_does_not_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("node.log"), "listening: address in use").unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        child.wait().unwrap();
+        let mut v = Validators {
+            children: vec![(dir.path().to_path_buf(), child)],
+        };
+        let e = v.check_running().unwrap_err();
+        assert!(e.is::<ValidatorExited>(), "{e:#}");
+        assert!(format!("{e:#}").contains("address in use"), "{e:#}");
     }
 }

@@ -1015,7 +1015,14 @@ fn start_validators(
             .collect();
         match network.wait_ready(&clients, Duration::from_secs(120)) {
             Ok(()) => return Ok((net, network, clients)),
-            Err(e) if opts.base_port == 0 && attempt < START_ATTEMPTS => {
+            // Only a validator that exited (most likely because another
+            // process took one of its ports first) is started again; one
+            // that runs but does not answer is reported as it is.
+            Err(e)
+                if opts.base_port == 0
+                    && attempt < START_ATTEMPTS
+                    && e.is::<crate::network::ValidatorExited>() =>
+            {
                 eprintln!("{e:#}");
                 eprintln!("starting the validators again on other ports");
                 // Dropping stops the ones that did start.
