@@ -73,7 +73,7 @@ type MemKey = smallvec::SmallVec<[u8; INLINE_KEY]>;
 /// twice its length, and a map holds millions of them. A copy, not
 /// `shrink_to_fit`: an allocator may shrink a block in place and keep
 /// its size class.
-fn exact(v: Vec<u8>) -> Vec<u8> {
+pub(crate) fn exact(v: Vec<u8>) -> Vec<u8> {
     if v.capacity() - v.len() > v.len() / 8 {
         v.as_slice().to_vec()
     } else {
@@ -105,6 +105,17 @@ impl MemKv {
                 }
             }
         }
+    }
+
+    /// Adds `entries` (best in key order) in one pass: the map is rebuilt
+    /// from two sorted sequences instead of searched once per entry. An
+    /// entry whose key is held replaces the value held.
+    pub(crate) fn append_sorted(&mut self, entries: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>) {
+        let mut other: BTreeMap<MemKey, Vec<u8>> = entries
+            .into_iter()
+            .map(|(k, v)| (MemKey::from_slice(&k), v))
+            .collect();
+        self.map.append(&mut other);
     }
 
     /// Number of entries.
