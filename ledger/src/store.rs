@@ -176,11 +176,15 @@ impl NodeSource for LogNodes<'_> {
 /// How long opening waits for a store that is still being closed.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Decodes the stored record of transaction `id` (its `TX` entry).
+/// Decodes the transaction in the stored record of transaction `id` (its
+/// `TX` entry). The location in front of it is skipped, not decoded: it is
+/// checked where it is read ([`CommittedTx::decode`]), and an audit
+/// compares the whole record with the one it replays.
 pub(crate) fn decode_tx(id: &Hash, stored: &[u8]) -> Result<Transaction, StoreError> {
-    CommittedTx::decode(stored)
-        .map_err(|e| e.to_string())
-        .and_then(|c| Transaction::from_stored_with_id(c.stored, id).map_err(|e| e.to_string()))
+    CommittedTx::location_part(stored)
+        .and_then(|location| stored.get(location.len()..))
+        .ok_or_else(|| "truncated location".to_string())
+        .and_then(|tx| Transaction::from_stored_with_id(tx, id).map_err(|e| e.to_string()))
         .map_err(|reason| {
             StoreError::Kv(KvError::Corrupt {
                 key: format!("transaction {id}"),

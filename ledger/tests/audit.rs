@@ -350,6 +350,27 @@ fn a_transaction_row_is_compared_as_its_block_is_replayed() {
             .starts_with(&format!("state differs at transaction {id}: stored ")),
         "{err}"
     );
+    // So is one whose organisation is no longer an organisation id (not
+    // even UTF-8): the transaction after it still decodes, and the row is
+    // compared whole.
+    let dir = tempfile::tempdir().unwrap();
+    let id = build(dir.path());
+    let key = Key::new(schema::TX).hash(&id).build();
+    edit_state(dir.path(), |t| {
+        let mut row = t.get(&key).unwrap().unwrap().to_vec();
+        // The organisation id follows its length byte at 12.
+        row[13] = 0xff;
+        t.insert(&key, row).unwrap();
+    });
+    // (Opening the store checks its rows too; the audit opens it without.)
+    assert!(Store::open(dir.path()).is_err());
+    let err = replay(&Store::open_unverified(dir.path()).unwrap(), |_, _, _| {}).unwrap_err();
+    assert_eq!(err.code(), "audit_state_mismatch", "{err}");
+    assert!(
+        err.to_string()
+            .starts_with(&format!("state differs at transaction {id}: stored ")),
+        "{err}"
+    );
 
     // A row no block lists, and a key in the table that is no id, are
     // named as stored and not replayed, first in key order.
