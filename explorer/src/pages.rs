@@ -1632,7 +1632,10 @@ pub async fn regulator(State(ex): State<Explorer>, uri: Uri, headers: HeaderMap)
     page(&ex, &uri, &headers, |store, ctx| {
         let kv = store.kv();
         let now = store.tip().time;
-        let flags = compliance::flags(kv, &ComplianceConfig::at(now))?;
+        // Flags and every organisation's figures in one pass over the
+        // donations.
+        let review = compliance::review(kv, &ComplianceConfig::at(now))?;
+        let flags = &review.flags;
         let mut orgs = Vec::new();
         for o in query::orgs(kv, 10_000)? {
             let mine: Vec<FlagRow> = flags
@@ -1655,7 +1658,8 @@ pub async fn regulator(State(ex): State<Explorer>, uri: Uri, headers: HeaderMap)
                 })
                 .collect();
             let rule = compliance::ratio_rule(&o);
-            let figures = compliance::annual_figures(kv, &o.org_id)?;
+            let none = std::collections::BTreeMap::new();
+            let figures = review.annual.get(&o.org_id).unwrap_or(&none);
             if mine.is_empty() && (rule.is_none() || figures.is_empty()) {
                 continue;
             }

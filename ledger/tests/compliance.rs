@@ -2,7 +2,7 @@
 
 mod common;
 
-use charity_ledger::compliance::{flags, ComplianceConfig};
+use charity_ledger::compliance::{annual_figures, flags, review, ComplianceConfig};
 use charity_ledger::kinds::*;
 use charity_ledger::tx::TxKind;
 use common::*;
@@ -180,4 +180,22 @@ fn annual_charitable_spending_is_measured_against_last_years_income() {
     );
     w.commit_one(&charity, x);
     assert!(ratio(&w, T0 + 2 * 365 * DAY + 2 * DAY).is_empty());
+
+    // The regulator's overview, from one pass over the donations, holds
+    // the same flags and the same figures as the per-organisation reads.
+    let kv = &w.chain.backend.kv;
+    let cfg = ComplianceConfig::at(T0 + 2 * 365 * DAY + 2 * DAY);
+    let r = review(kv, &cfg).unwrap();
+    assert_eq!(r.flags, flags(kv, &cfg).unwrap());
+    let mine = annual_figures(kv, &w.charity.id).unwrap();
+    assert_eq!(r.annual.get(&w.charity.id), Some(&mine));
+    assert_eq!(mine[&2026].income, 10_000_00);
+    assert_eq!(mine[&2027].program, 7_000_00);
+    for org in charity_ledger::query::orgs(kv, usize::MAX).unwrap() {
+        let theirs = annual_figures(kv, &org.org_id).unwrap();
+        assert_eq!(
+            r.annual.get(&org.org_id).cloned().unwrap_or_default(),
+            theirs
+        );
+    }
 }
