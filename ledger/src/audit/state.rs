@@ -80,14 +80,15 @@ pub(super) struct SplitState {
 }
 
 impl SplitState {
-    /// An empty state with room for about `txs` transaction rows, and
-    /// their writes to the log. Room that is not used costs address space
-    /// only; room that runs out is grown (and copied) as it is needed.
+    /// An empty state with room for about `txs` transaction rows, as many
+    /// donations (at most one a transaction), and their writes to the log.
+    /// Room that is not used costs address space only; room that runs out
+    /// is grown (and copied) as it is needed.
     pub(super) fn with_capacity(txs: usize) -> Self {
         let txs = txs.min(MAX_RESERVED_TXS);
         SplitState {
             txs: HashMap::with_capacity(txs),
-            donations: HashMap::new(),
+            donations: HashMap::with_capacity(txs),
             read: MemKv::new(),
             log: WriteLog {
                 chunks: Vec::new(),
