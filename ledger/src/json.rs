@@ -172,10 +172,16 @@ impl<'de> Visitor<'de> for StrictVisitor {
         let mut out = Map::new();
         while let Some(key) = map.next_key::<String>()? {
             let StrictValue(v) = map.next_value()?;
-            if out.contains_key(&key) {
-                return Err(de::Error::custom(format_args!("{DUPLICATE}{key:?}")));
+            // One search of the map, not one to check and one to insert.
+            match out.entry(key) {
+                serde_json::map::Entry::Vacant(e) => {
+                    e.insert(v);
+                }
+                serde_json::map::Entry::Occupied(e) => {
+                    let key = e.key();
+                    return Err(de::Error::custom(format_args!("{DUPLICATE}{key:?}")));
+                }
             }
-            out.insert(key, v);
         }
         Ok(Value::Object(out))
     }
