@@ -173,6 +173,15 @@ impl Annual {
     pub fn total_spending(&self) -> u64 {
         self.program + self.management + self.fundraising
     }
+
+    /// Counts `amount` of spending in `category`.
+    fn spend(&mut self, category: Category, amount: u64) {
+        match category {
+            Category::Program => self.program += amount,
+            Category::Management => self.management += amount,
+            Category::Fundraising => self.fundraising += amount,
+        }
+    }
 }
 
 /// The ratio rule that applies to an organisation, if any.
@@ -191,12 +200,9 @@ pub fn annual_figures<R: KvRead>(kv: &R, org: &OrgId) -> Result<BTreeMap<i32, An
             out.entry(year_of(d.time)).or_default().income += d.amount;
         }
         for x in query::campaign_disbursements(kv, &id, usize::MAX)? {
-            let a = out.entry(year_of(x.time)).or_default();
-            match x.category {
-                Category::Program => a.program += x.amount,
-                Category::Management => a.management += x.amount,
-                Category::Fundraising => a.fundraising += x.amount,
-            }
+            out.entry(year_of(x.time))
+                .or_default()
+                .spend(x.category, x.amount);
         }
     }
     Ok(out)
@@ -344,12 +350,12 @@ pub fn review<R: KvRead>(kv: &R, cfg: &ComplianceConfig) -> Result<Review, KvErr
             .income += amount;
     }
     for ((org, year, category), amount) in spending {
-        let a = annual.entry(org).or_default().entry(year).or_default();
-        match category {
-            Category::Program => a.program += amount,
-            Category::Management => a.management += amount,
-            Category::Fundraising => a.fundraising += amount,
-        }
+        annual
+            .entry(org)
+            .or_default()
+            .entry(year)
+            .or_default()
+            .spend(category, amount);
     }
     Ok(Review { flags: out, annual })
 }
