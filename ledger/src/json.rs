@@ -203,6 +203,76 @@ pub fn parse_strict(bytes: &[u8], max_len: usize) -> Result<Value, DecodeError> 
     Ok(v)
 }
 
+/// The error a strict decoder gives for a second `key` in one object.
+pub(crate) fn duplicate_key<E: de::Error>(key: &str) -> E {
+    E::custom(format_args!("{DUPLICATE}{key:?}"))
+}
+
+/// Checks, in one pass over the bytes and without building anything, the
+/// strict rules about scalars that a typed decoder does not check: no
+/// `null`, and every number a non-negative integer of at most 2^53-1.
+///
+/// Everything else (syntax, trailing bytes, duplicate keys, types) is left
+/// to the typed decoder that must follow. On JSON the decoder accepts, this
+/// refuses exactly what [`parse_strict`] refuses for those rules; on bytes
+/// that are not JSON it may return `Ok` and leave the error to the decoder,
+/// or refuse them itself.
+pub(crate) fn check_scalars(bytes: &[u8]) -> Result<(), DecodeError> {
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'"' => {
+                // A string: skip to its closing quote (an escape takes the
+                // byte after the backslash with it).
+                i += 1;
+                loop {
+                    match bytes.get(i) {
+                        None => return Ok(()),
+                        Some(b'\\') => i += 2,
+                        Some(b'"') => {
+                            i += 1;
+                            break;
+                        }
+                        Some(_) => i += 1,
+                    }
+                }
+            }
+            b'n' => return Err(DecodeError::Null),
+            b'-' | b'.' | b'0'..=b'9' => {
+                let start = i;
+                while bytes
+                    .get(i)
+                    .is_some_and(|c| matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+                {
+                    i += 1;
+                }
+                let token = bytes.get(start..i).unwrap_or_default();
+                let text = String::from_utf8_lossy(token);
+                if token.iter().any(|c| matches!(c, b'.' | b'e' | b'E')) {
+                    return Err(DecodeError::Float(text.into_owned()));
+                }
+                // Digits only (a sign or a stray `+` is out of range or not
+                // JSON); more digits than u64 holds is out of range too.
+                let value = token.iter().try_fold(0u64, |n, c| {
+                    n.checked_mul(10)?
+                        .checked_add(u64::from(c.checked_sub(b'0').filter(|d| *d <= 9)?))
+                });
+                if value.is_none_or(|v| v > MAX_SAFE_INTEGER) {
+                    return Err(DecodeError::IntegerOutOfRange(text.into_owned()));
+                }
+            }
+            // `true` and `false` hold an `e`; skip the word.
+            b't' | b'f' => {
+                while bytes.get(i).is_some_and(u8::is_ascii_alphabetic) {
+                    i += 1;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    Ok(())
+}
+
 /// Decodes a typed value from an already strict-checked JSON value.
 pub fn from_value<T: DeserializeOwned>(v: Value) -> Result<T, DecodeError> {
     serde_json::from_value(v).map_err(|e| DecodeError::from_serde(&e))

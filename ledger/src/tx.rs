@@ -10,6 +10,8 @@ use crate::hex::{Hash, Nonce, PublicKey, Signature};
 use crate::json::{self, DecodeError, EncodeError};
 use crate::kinds::*;
 
+mod stored;
+
 /// A transaction id: `SHA-256("charity-ledger/v1/tx\n" || JCS(body))`.
 pub type TxId = Hash;
 
@@ -56,6 +58,31 @@ impl TxKind {
             TxKind::AuditNote(_) => "audit_note",
             TxKind::SetValidators(_) => "set_validators",
         }
+    }
+}
+
+impl TxKind {
+    /// Decodes a kind's own fields (a body without its common fields and
+    /// `kind`) as the kind named `name`; `None` if no kind has that name.
+    fn from_fields<'de, D: serde::Deserializer<'de>>(
+        name: &str,
+        fields: D,
+    ) -> Result<Option<Self>, D::Error> {
+        Ok(Some(match name {
+            "register_org" => TxKind::RegisterOrg(RegisterOrg::deserialize(fields)?),
+            "update_org" => TxKind::UpdateOrg(UpdateOrg::deserialize(fields)?),
+            "file_campaign" => TxKind::FileCampaign(FileCampaign::deserialize(fields)?),
+            "approve_campaign" => TxKind::ApproveCampaign(ApproveCampaign::deserialize(fields)?),
+            "donation" => TxKind::Donation(Donation::deserialize(fields)?),
+            "disbursement" => TxKind::Disbursement(Disbursement::deserialize(fields)?),
+            "refund" => TxKind::Refund(Refund::deserialize(fields)?),
+            "progress_report" => TxKind::ProgressReport(ProgressReport::deserialize(fields)?),
+            "close_campaign" => TxKind::CloseCampaign(CloseCampaign::deserialize(fields)?),
+            "correction" => TxKind::Correction(Correction::deserialize(fields)?),
+            "audit_note" => TxKind::AuditNote(AuditNote::deserialize(fields)?),
+            "set_validators" => TxKind::SetValidators(SetValidators::deserialize(fields)?),
+            _ => return Ok(None),
+        }))
     }
 }
 
@@ -121,22 +148,9 @@ impl TxBody {
         // The kind's own fields are what is left. Decoding them straight
         // into the kind's struct is `TxKind`'s tagged decoding without
         // serde's intermediate copy of the whole object.
-        let rest = Value::Object(map);
-        let kind = match name.as_str() {
-            "register_org" => TxKind::RegisterOrg(json::from_value(rest)?),
-            "update_org" => TxKind::UpdateOrg(json::from_value(rest)?),
-            "file_campaign" => TxKind::FileCampaign(json::from_value(rest)?),
-            "approve_campaign" => TxKind::ApproveCampaign(json::from_value(rest)?),
-            "donation" => TxKind::Donation(json::from_value(rest)?),
-            "disbursement" => TxKind::Disbursement(json::from_value(rest)?),
-            "refund" => TxKind::Refund(json::from_value(rest)?),
-            "progress_report" => TxKind::ProgressReport(json::from_value(rest)?),
-            "close_campaign" => TxKind::CloseCampaign(json::from_value(rest)?),
-            "correction" => TxKind::Correction(json::from_value(rest)?),
-            "audit_note" => TxKind::AuditNote(json::from_value(rest)?),
-            "set_validators" => TxKind::SetValidators(json::from_value(rest)?),
-            _ => return Err(DecodeError::UnknownKind(name.chars().take(64).collect())),
-        };
+        let kind = TxKind::from_fields(&name, Value::Object(map))
+            .map_err(|e| DecodeError::from_serde(&e))?
+            .ok_or_else(|| DecodeError::UnknownKind(name.chars().take(64).collect()))?;
         Ok(TxBody {
             chain_id: common.chain_id,
             signer: common.signer,
@@ -309,7 +323,7 @@ impl Transaction {
             ))
             .into());
         }
-        let body = TxBody::from_value(json::parse_strict(body_bytes, MAX_TX_BYTES)?)?;
+        let body = stored::body(body_bytes)?;
         Ok(Transaction {
             body,
             sig: Signature::from(*sig),
