@@ -3,8 +3,9 @@
 //! served over loopback, and 50 concurrent clients fetching campaign pages
 //! (first and later donation pages) and donor pages (each donor's
 //! donations with their traces). Prints p50/p99/max per page kind and the
-//! request rate, and in the same run the machine's raw Ed25519
-//! verifications per second, as a yardstick.
+//! request rate, the regulator page's first request (which computes the
+//! compliance review) and later ones at the same height, and in the same
+//! run the machine's raw Ed25519 verifications per second, as a yardstick.
 //!
 //! Run: `cargo bench -p charity-explorer --bench pages` (DONATIONS=n,
 //! CLIENTS=n, REQUESTS=n per client to change the load).
@@ -94,7 +95,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let (campaign, donor, elapsed) = rt.block_on(async move {
+    let (campaign, donor, elapsed, mut regulator) = rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -118,6 +119,22 @@ fn main() {
                 .await
                 .expect("warm-up");
             assert!(r.status().is_success(), "{p}: {}", r.status());
+        }
+        // The regulator page: the first request computes the compliance
+        // review (one pass over every donation); later ones at the same
+        // height are served the review kept.
+        let mut regulator = Vec::new();
+        for _ in 0..21 {
+            let t = Instant::now();
+            let r = http
+                .get(format!("{base}/regulator"))
+                .send()
+                .await
+                .expect("regulator page");
+            let ok = r.status().is_success();
+            let body = r.bytes().await.expect("body");
+            regulator.push(t.elapsed());
+            assert!(ok && !body.is_empty(), "regulator page failed");
         }
         let start = Instant::now();
         let mut tasks = Vec::new();
@@ -166,7 +183,7 @@ fn main() {
             campaign.extend(c);
             donor.extend(d);
         }
-        (campaign, donor, start.elapsed())
+        (campaign, donor, start.elapsed(), regulator)
     });
     for (name, mut v) in [("campaign page", campaign), ("donor page", donor)] {
         v.sort();
@@ -178,6 +195,13 @@ fn main() {
             ms(*v.last().unwrap_or(&Duration::ZERO))
         );
     }
+    let first = regulator.remove(0);
+    regulator.sort();
+    println!(
+        "regulator page: {} the first time (computes the review of {made} donations), then p50 {} (the review kept for its height)",
+        ms(first),
+        ms(percentile(&regulator, 0.50))
+    );
     let total = clients * requests;
     println!(
         "{total} pages in {:.2} s: {:.0} pages/s (server and clients share this machine's {} cores)",

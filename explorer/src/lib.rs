@@ -49,6 +49,8 @@ pub struct Explorer {
     store: Arc<RwLock<Store>>,
     /// Campaign page heads by campaign and language, with their height.
     heads: Arc<Mutex<HeadCache>>,
+    /// The compliance review last computed for the regulator page.
+    review: Arc<Mutex<Option<Arc<pages::CachedReview>>>>,
 }
 
 type HeadCache = HashMap<(String, &'static str), (u64, Arc<pages::CampaignHead>)>;
@@ -80,6 +82,7 @@ pub fn router(store: Arc<RwLock<Store>>) -> Router {
         .with_state(Explorer {
             store,
             heads: Arc::new(Mutex::new(HashMap::new())),
+            review: Arc::new(Mutex::new(None)),
         })
 }
 

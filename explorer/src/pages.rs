@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use askama::Template;
 use axum::extract::rejection::PathRejection;
@@ -1613,7 +1614,9 @@ struct OrgFlags {
 #[template(path = "regulator.html")]
 struct RegulatorPage {
     ctx: Ctx,
+    /// The block the review was computed at, and its time.
     at: TimeView,
+    height: u64,
     orgs: Vec<OrgFlags>,
 }
 
@@ -1628,13 +1631,68 @@ fn bar(part: u64, whole: u64) -> u32 {
         as u32
 }
 
+/// A compliance review (flags and every organisation's yearly figures), the
+/// block it was computed at, and what computing it cost.
+pub(crate) struct CachedReview {
+    height: u64,
+    time: u64,
+    review: Arc<compliance::Review>,
+    computed: Instant,
+    cost: Duration,
+}
+
+/// A review that took less than this to compute is computed again for
+/// every new block.
+const CHEAP_REVIEW: Duration = Duration::from_millis(50);
+
+/// A review that took longer is served for later blocks, for at most this
+/// many times what it took, so that computing it (one pass over every
+/// donation, with the store held for reading, which holds up the commit
+/// of the next block) takes at most about a tenth of the node's time
+/// however often the page is asked for.
+const REVIEW_AGE_PER_COST: u32 = 10;
+
+/// Whether a review computed at `computed_at` and `age` ago, at a `cost`,
+/// is still the one shown when the tip is at `tip`.
+fn review_current(computed_at: u64, tip: u64, age: Duration, cost: Duration) -> bool {
+    computed_at == tip || (cost >= CHEAP_REVIEW && age < cost.saturating_mul(REVIEW_AGE_PER_COST))
+}
+
+impl Explorer {
+    /// The compliance review for the page: the tip's, or while computing
+    /// one is expensive, a recent one (the page says which block it is
+    /// of). It is computed by one request at a time; others wait for it
+    /// rather than compute it again.
+    fn cached_review(&self, store: &Store) -> Result<Arc<CachedReview>, Failure> {
+        let tip = store.tip();
+        let mut cache = self
+            .review
+            .lock()
+            .map_err(|_| Failure(ErrorKind::Internal, None))?;
+        if let Some(c) = cache.as_ref() {
+            if review_current(c.height, tip.height, c.computed.elapsed(), c.cost) {
+                return Ok(c.clone());
+            }
+        }
+        let start = Instant::now();
+        let review = compliance::review(store.kv(), &ComplianceConfig::at(tip.time))?;
+        let fresh = Arc::new(CachedReview {
+            height: tip.height,
+            time: tip.time,
+            review: Arc::new(review),
+            computed: Instant::now(),
+            cost: start.elapsed(),
+        });
+        *cache = Some(fresh.clone());
+        Ok(fresh)
+    }
+}
+
 pub async fn regulator(State(ex): State<Explorer>, uri: Uri, headers: HeaderMap) -> Response {
     page(&ex, &uri, &headers, |store, ctx| {
         let kv = store.kv();
-        let now = store.tip().time;
-        // Flags and every organisation's figures in one pass over the
-        // donations.
-        let review = compliance::review(kv, &ComplianceConfig::at(now))?;
+        let cached = ex.cached_review(store)?;
+        let review = &cached.review;
         let flags = &review.flags;
         let mut orgs = Vec::new();
         for o in query::orgs(kv, 10_000)? {
@@ -1703,8 +1761,30 @@ pub async fn regulator(State(ex): State<Explorer>, uri: Uri, headers: HeaderMap)
         orgs.sort_by_key(|o| std::cmp::Reverse((o.violations, o.warnings, o.notices)));
         Ok(RegulatorPage {
             ctx,
-            at: TimeView::new(now),
+            at: TimeView::new(cached.time),
+            height: cached.height,
             orgs,
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_review_is_current_at_its_block_and_an_expensive_one_for_a_while_after() {
+        let ms = Duration::from_millis;
+        // At the block it was computed at, whatever its age or cost.
+        assert!(review_current(7, 7, ms(3_600_000), ms(1)));
+        assert!(review_current(7, 7, ms(3_600_000), ms(5_000)));
+        // A cheap one is computed again for every new block.
+        assert!(!review_current(7, 8, ms(0), ms(49)));
+        // An expensive one is kept for ten times its cost, then computed
+        // again.
+        assert!(review_current(7, 9, ms(34_999), ms(3_500)));
+        assert!(!review_current(7, 9, ms(35_000), ms(3_500)));
+        assert!(review_current(7, 8, ms(499), CHEAP_REVIEW));
+        assert!(!review_current(7, 8, ms(500), CHEAP_REVIEW));
+    }
 }

@@ -276,6 +276,18 @@ async fn every_page_kind_renders_in_both_languages() {
     // Regulator, verify and donor-lookup pages.
     let reg = get(&c, &u("/regulator")).await;
     has(&reg, &["监管视图", "合规提示", "年度支出比例", "<code>"]);
+    // It names the block its review was computed at, which exists.
+    let review_height = reg
+        .body
+        .split_once("<a href=\"/blocks/")
+        .and_then(|(_, rest)| rest.split_once("\" id=\"review-height\""))
+        .map(|(h, _)| h.parse::<u64>().unwrap())
+        .expect("the review's block");
+    assert!(review_height > 0);
+    has(
+        &get(&c, &u(&format!("/blocks/{review_height}"))).await,
+        &[&format!("{review_height}")],
+    );
     has(
         &get(&c, &u("/regulator?lang=en")).await,
         &["Compliance flags"],
