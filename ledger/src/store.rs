@@ -209,13 +209,16 @@ pub fn open_db(path: &Path) -> Result<sled::Db, sled::Error> {
 const NODE_CACHE: u64 = 1 << 30;
 
 /// sled's page cache for an audit, which reads every entry about once and
-/// in order (see `audit::BlockReader`). Leaves are read once either way;
-/// a cache that keeps the tree's inner nodes and the leaves the parallel
-/// comparison walks side by side saves re-reading them. On the audit
+/// in order (see `audit::BlockReader`): the same as a running node's.
+/// Leaves are read once either way; a cache that keeps the tree's inner
+/// nodes and the leaves the parallel comparison walks side by side saves
+/// re-reading them, and a larger one evicts (and frees) less. On the audit
 /// benchmark's chain of a million transactions, 256 MiB instead of 64 MiB
 /// took the state comparison from 4.5-4.8 s to 4.1-4.4 s for 80-170 MB
-/// more at the peak; 1 GiB was no faster again and added 700 MB.
-const AUDIT_CACHE: u64 = 256 << 20;
+/// more at the peak; with mimalloc kept off transparent huge pages, 1 GiB
+/// instead of 256 MiB took it from 4.8-5.5 s to 4.2-4.9 s (paired runs,
+/// the same hour) for about 600 MB more (2.2 GB -> 2.8 GB at the peak).
+const AUDIT_CACHE: u64 = NODE_CACHE;
 
 fn open_db_with_cache(path: &Path, cache_bytes: u64) -> Result<sled::Db, sled::Error> {
     let started = std::time::Instant::now();
