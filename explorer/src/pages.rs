@@ -551,6 +551,8 @@ struct OrgPage {
     registered_tx: Option<HashView>,
     campaigns: Vec<CampaignCard>,
     years: Vec<YearRow>,
+    /// The block the yearly figures are of.
+    years_height: u64,
     notes: Vec<NoteView>,
 }
 
@@ -593,7 +595,13 @@ pub async fn org(
                 campaigns.push(card(store, &ctx, &c)?);
             }
         }
-        let figures = compliance::annual_figures(kv, &id)?;
+        // The yearly figures are the kept compliance review's: computing
+        // them reads every donation to the organisation, which for a large
+        // one costs as much as the review, and would hold the store as
+        // long on every request.
+        let review = ex.cached_review(store)?;
+        let none = BTreeMap::new();
+        let figures = review.review.annual.get(&id).unwrap_or(&none);
         let years = figures
             .iter()
             .map(|(year, a)| {
@@ -623,6 +631,7 @@ pub async fn org(
             registered_tx: o.registered_tx.map(HashView::new),
             campaigns,
             years,
+            years_height: review.height,
             notes: notes(store, id.as_str())?,
             ctx,
         })

@@ -249,6 +249,8 @@ async fn every_page_kind_renders_in_both_languages() {
             "乡村儿童营养午餐 2026",
         ],
     );
+    // The yearly figures name the block they are of.
+    assert!(org.body.contains("id=\"years-height\""), "{}", org.body);
     let org_en = get(&c, &u(&format!("/orgs/{charity}?lang=en"))).await;
     has(
         &org_en,
