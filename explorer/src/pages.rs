@@ -1674,10 +1674,9 @@ impl Explorer {
     /// rather than compute it again.
     fn cached_review(&self, store: &Store) -> Result<Arc<CachedReview>, Failure> {
         let tip = store.tip();
-        let mut cache = self
-            .review
-            .lock()
-            .map_err(|_| Failure(ErrorKind::Internal, None))?;
+        // A request that panicked while holding the lock left at worst the
+        // previous review in place, which is still whole.
+        let mut cache = self.review.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(c) = cache.as_ref() {
             if review_current(c.height, tip.height, c.computed.elapsed(), c.cost) {
                 return Ok(c.clone());
