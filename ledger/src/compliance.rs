@@ -234,9 +234,9 @@ pub struct Review {
 /// order of reading does not show.
 pub fn review<R: KvRead>(kv: &R, cfg: &ComplianceConfig) -> Result<Review, KvError> {
     let mut out = Vec::new();
-    // Income and spending per organisation and year, for the ratios.
-    let mut income: BTreeMap<(OrgId, i32), u64> = BTreeMap::new();
-    let mut spending: BTreeMap<(OrgId, i32, Category), u64> = BTreeMap::new();
+    // Income and spending per organisation and year: the figures the
+    // ratios are judged on, and the ones the review returns.
+    let mut annual: BTreeMap<OrgId, BTreeMap<i32, Annual>> = BTreeMap::new();
     let campaigns = query::campaigns(kv, usize::MAX)?;
     let by_id: std::collections::HashMap<&str, &CampaignRecord> = campaigns
         .iter()
@@ -249,47 +249,35 @@ pub fn review<R: KvRead>(kv: &R, cfg: &ComplianceConfig) -> Result<Review, KvErr
                 key: format!("donation {}", d.donation_id),
                 reason: format!("its campaign {} is not stored", d.campaign_id),
             })?;
-        *income
-            .entry((c.charity.clone(), year_of(d.time)))
-            .or_insert(0) += d.amount;
+        year_entry(&mut annual, &c.charity, d.time).income += d.amount;
         donation_flags(cfg, c, &d, &mut out);
         Ok(())
     })?;
     for c in &campaigns {
-        campaign_flags(kv, cfg, c, &mut out, &mut spending)?;
+        campaign_flags(kv, cfg, c, &mut out, &mut annual)?;
     }
     for org in query::orgs(kv, usize::MAX)? {
-        let Some(rule) = ratio_rule(&org) else {
+        let (Some(rule), Some(figures)) = (ratio_rule(&org), annual.get(&org.org_id)) else {
             continue;
         };
-        // Only completed years are judged.
+        // Only completed years are judged: each year with spending, and
+        // each year after one with income (amounts are never zero).
         let this_year = year_of(cfg.now);
-        let years: std::collections::BTreeSet<i32> = spending
-            .keys()
-            .filter(|(o, _, _)| o == &org.org_id)
-            .map(|(_, y, _)| *y)
-            .chain(
-                income
-                    .keys()
-                    .filter(|(o, _)| o == &org.org_id)
-                    .map(|(_, y)| *y + 1),
-            )
+        let years: std::collections::BTreeSet<i32> = figures
+            .iter()
+            .flat_map(|(y, a)| {
+                [
+                    (a.total_spending() > 0).then_some(*y),
+                    (a.income > 0).then_some(*y + 1),
+                ]
+            })
+            .flatten()
             .filter(|y| *y < this_year)
             .collect();
         for year in years {
-            let get = |cat| {
-                spending
-                    .get(&(org.org_id.clone(), year, cat))
-                    .copied()
-                    .unwrap_or(0)
-            };
-            let program = get(Category::Program);
-            let management = get(Category::Management);
-            let total = program + management + get(Category::Fundraising);
-            let prev_income = income
-                .get(&(org.org_id.clone(), year - 1))
-                .copied()
-                .unwrap_or(0);
+            let a = figures.get(&year).copied().unwrap_or_default();
+            let (program, management, total) = (a.program, a.management, a.total_spending());
+            let prev_income = figures.get(&(year - 1)).map_or(0, |p| p.income);
             let nums = |extra: &[(&'static str, u64)]| -> BTreeMap<&'static str, u64> {
                 let mut m: BTreeMap<&'static str, u64> = extra.iter().copied().collect();
                 m.insert("year", u64::try_from(year).unwrap_or(0));
@@ -340,24 +328,20 @@ pub fn review<R: KvRead>(kv: &R, cfg: &ComplianceConfig) -> Result<Review, KvErr
             &b.txs,
         ))
     });
-    let mut annual: BTreeMap<OrgId, BTreeMap<i32, Annual>> = BTreeMap::new();
-    for ((org, year), amount) in income {
-        annual
-            .entry(org)
-            .or_default()
-            .entry(year)
-            .or_default()
-            .income += amount;
-    }
-    for ((org, year, category), amount) in spending {
-        annual
-            .entry(org)
-            .or_default()
-            .entry(year)
-            .or_default()
-            .spend(category, amount);
-    }
     Ok(Review { flags: out, annual })
+}
+
+/// `org`'s figures for the civil year of block time `time`.
+fn year_entry<'a>(
+    annual: &'a mut BTreeMap<OrgId, BTreeMap<i32, Annual>>,
+    org: &OrgId,
+    time: u64,
+) -> &'a mut Annual {
+    annual
+        .entry(org.clone())
+        .or_default()
+        .entry(year_of(time))
+        .or_default()
 }
 
 fn campaign_flags<R: KvRead>(
@@ -365,7 +349,7 @@ fn campaign_flags<R: KvRead>(
     cfg: &ComplianceConfig,
     c: &CampaignRecord,
     out: &mut Vec<Flag>,
-    spending: &mut BTreeMap<(OrgId, i32, Category), u64>,
+    annual: &mut BTreeMap<OrgId, BTreeMap<i32, Annual>>,
 ) -> Result<(), KvError> {
     use FlagSeverity::*;
     // Filing in time.
@@ -438,9 +422,7 @@ fn campaign_flags<R: KvRead>(
     }
     let mut spent_by_line: BTreeMap<String, u64> = BTreeMap::new();
     for x in query::campaign_disbursements(kv, &c.campaign_id, usize::MAX)? {
-        *spending
-            .entry((c.charity.clone(), year_of(x.time), x.category))
-            .or_insert(0) += x.amount;
+        year_entry(annual, &c.charity, x.time).spend(x.category, x.amount);
         let spent = spent_by_line.entry(x.line.to_string()).or_insert(0);
         *spent += x.amount;
         if let Some(b) = c.line(&x.line) {
