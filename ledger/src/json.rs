@@ -189,18 +189,24 @@ impl<'de> Visitor<'de> for StrictVisitor {
 
 /// Parses `bytes` as one strict JSON value of at most `max_len` bytes.
 pub fn parse_strict(bytes: &[u8], max_len: usize) -> Result<Value, DecodeError> {
-    if bytes.len() > max_len {
-        return Err(DecodeError::TooLarge {
-            len: bytes.len(),
-            max: max_len,
-        });
-    }
+    check_len(bytes, max_len)?;
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let StrictValue(v) =
         StrictValue::deserialize(&mut de).map_err(|e| DecodeError::from_serde(&e))?;
     de.end()
         .map_err(|e| DecodeError::Malformed(e.to_string()))?;
     Ok(v)
+}
+
+/// Refuses a document longer than `max_len` bytes.
+pub(crate) fn check_len(bytes: &[u8], max_len: usize) -> Result<(), DecodeError> {
+    if bytes.len() > max_len {
+        return Err(DecodeError::TooLarge {
+            len: bytes.len(),
+            max: max_len,
+        });
+    }
+    Ok(())
 }
 
 /// The error a strict decoder gives for a second `key` in one object.
@@ -247,9 +253,9 @@ pub(crate) fn check_scalars(bytes: &[u8]) -> Result<(), DecodeError> {
                     i += 1;
                 }
                 let token = bytes.get(start..i).unwrap_or_default();
-                let text = String::from_utf8_lossy(token);
+                let text = || String::from_utf8_lossy(token).into_owned();
                 if token.iter().any(|c| matches!(c, b'.' | b'e' | b'E')) {
-                    return Err(DecodeError::Float(text.into_owned()));
+                    return Err(DecodeError::Float(text()));
                 }
                 // Digits only (a sign or a stray `+` is out of range or not
                 // JSON); more digits than u64 holds is out of range too.
@@ -258,7 +264,7 @@ pub(crate) fn check_scalars(bytes: &[u8]) -> Result<(), DecodeError> {
                         .checked_add(u64::from(c.checked_sub(b'0').filter(|d| *d <= 9)?))
                 });
                 if value.is_none_or(|v| v > MAX_SAFE_INTEGER) {
-                    return Err(DecodeError::IntegerOutOfRange(text.into_owned()));
+                    return Err(DecodeError::IntegerOutOfRange(text()));
                 }
             }
             // `true` and `false` hold an `e`; skip the word.

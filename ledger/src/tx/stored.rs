@@ -30,12 +30,7 @@ use crate::json::{self, DecodeError};
 
 /// Decodes a body's bytes, under the strict rules, into a body.
 pub(super) fn body(bytes: &[u8]) -> Result<TxBody, DecodeError> {
-    if bytes.len() > MAX_TX_BYTES {
-        return Err(DecodeError::TooLarge {
-            len: bytes.len(),
-            max: MAX_TX_BYTES,
-        });
-    }
+    json::check_len(bytes, MAX_TX_BYTES)?;
     json::check_scalars(bytes)?;
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let parts = de::Deserializer::deserialize_map(&mut de, PartsVisitor)
@@ -43,7 +38,7 @@ pub(super) fn body(bytes: &[u8]) -> Result<TxBody, DecodeError> {
     de.end()
         .map_err(|e| DecodeError::Malformed(e.to_string()))?;
     let missing = |f: &str| DecodeError::MissingField(format!("missing field `{f}`"));
-    let name = parts.kind.ok_or_else(|| missing("kind"))?;
+    let KindName(name) = parts.kind.ok_or_else(|| missing("kind"))?;
     let kind = TxKind::from_fields(&name, Fields(parts.rest))
         .map_err(|e| DecodeError::from_serde(&e))?
         .ok_or_else(|| DecodeError::UnknownKind(name.chars().take(64).collect()))?;
@@ -63,7 +58,7 @@ struct Parts<'de> {
     signer: Option<PublicKey>,
     nonce: Option<Nonce>,
     created_at: Option<u64>,
-    kind: Option<Cow<'de, str>>,
+    kind: Option<KindName<'de>>,
     rest: Vec<(Cow<'de, str>, &'de RawValue)>,
 }
 
@@ -105,14 +100,7 @@ impl<'de> Visitor<'de> for PartsVisitor {
                 "signer" => once(&mut parts.signer, &mut map, &key)?,
                 "nonce" => once(&mut parts.nonce, &mut map, &key)?,
                 "created_at" => once(&mut parts.created_at, &mut map, &key)?,
-                "kind" => {
-                    let mut name: Option<KindName<'de>> = None;
-                    if parts.kind.is_some() {
-                        return Err(json::duplicate_key(&key));
-                    }
-                    once(&mut name, &mut map, &key)?;
-                    parts.kind = name.map(|n| n.0);
-                }
+                "kind" => once(&mut parts.kind, &mut map, &key)?,
                 _ => {
                     if parts.rest.iter().any(|(k, _)| *k == key) {
                         return Err(json::duplicate_key(&key));
