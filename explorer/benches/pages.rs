@@ -125,16 +125,7 @@ fn main() {
         // height are served the review kept.
         let mut regulator = Vec::new();
         for _ in 0..21 {
-            let t = Instant::now();
-            let r = http
-                .get(format!("{base}/regulator"))
-                .send()
-                .await
-                .expect("regulator page");
-            let ok = r.status().is_success();
-            let body = r.bytes().await.expect("body");
-            regulator.push(t.elapsed());
-            assert!(ok && !body.is_empty(), "regulator page failed");
+            regulator.push(fetch(&http, &format!("{base}/regulator")).await);
         }
         let start = Instant::now();
         let mut tasks = Vec::new();
@@ -162,16 +153,7 @@ fn main() {
                             &mut donor,
                         )
                     };
-                    let t = Instant::now();
-                    let r = http
-                        .get(format!("{base}{path}"))
-                        .send()
-                        .await
-                        .expect("request");
-                    let ok = r.status().is_success();
-                    let body = r.bytes().await.expect("body");
-                    into.push(t.elapsed());
-                    assert!(ok && !body.is_empty(), "{path} failed");
+                    into.push(fetch(&http, &format!("{base}{path}")).await);
                 }
                 (campaign, donor)
             }));
@@ -222,6 +204,18 @@ fn main() {
     let rate = n as f64 / t.elapsed().as_secs_f64();
     println!("raw Ed25519 verify_strict on one core: {rate:.0}/s (a donor page verifies one receipt in the browser: 4 signatures and the tx's)");
     println!("target: p99 under 50 ms for both pages");
+}
+
+/// Fetches `url` whole; how long that took. A failed or empty page ends
+/// the run.
+async fn fetch(http: &reqwest::Client, url: &str) -> Duration {
+    let t = Instant::now();
+    let r = http.get(url).send().await.expect("request");
+    let ok = r.status().is_success();
+    let body = r.bytes().await.expect("body");
+    let took = t.elapsed();
+    assert!(ok && !body.is_empty(), "{url} failed");
+    took
 }
 
 fn tag(i: u32) -> String {

@@ -1645,7 +1645,7 @@ fn bar(part: u64, whole: u64) -> u32 {
 pub(crate) struct CachedReview {
     height: u64,
     time: u64,
-    review: Arc<compliance::Review>,
+    review: compliance::Review,
     computed: Instant,
     cost: Duration,
 }
@@ -1687,7 +1687,7 @@ impl Explorer {
         let fresh = Arc::new(CachedReview {
             height: tip.height,
             time: tip.time,
-            review: Arc::new(review),
+            review,
             computed: Instant::now(),
             cost: start.elapsed(),
         });
