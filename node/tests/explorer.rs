@@ -278,6 +278,20 @@ async fn every_page_kind_renders_in_both_languages() {
     // Regulator, verify and donor-lookup pages.
     let reg = get(&c, &u("/regulator")).await;
     has(&reg, &["监管视图", "合规提示", "年度支出比例", "<code>"]);
+    // Each organisation's flags are listed under it: the demo's lunch
+    // campaign ended long ago with no closing report, and took a donation
+    // recorded after its window.
+    let charity_section = reg
+        .body
+        .split_once(&format!("id=\"org-{}\"", rec["charity"].as_str().unwrap()))
+        .map(|(_, rest)| rest.split("<section").next().unwrap_or_default())
+        .expect("the charity's section");
+    for rule in ["no_closing_report", "donation_recorded_after_window"] {
+        assert!(
+            charity_section.contains(&format!("<code>{rule}</code>")),
+            "{rule} in {charity_section}"
+        );
+    }
     // It names the block its review was computed at, which exists.
     let review_height = reg
         .body
