@@ -1704,9 +1704,14 @@ pub async fn regulator(State(ex): State<Explorer>, uri: Uri, headers: HeaderMap)
         let flags = &review.flags;
         let mut orgs = Vec::new();
         for o in query::orgs(kv, 10_000)? {
+            // The flags are sorted by organisation first: this one's are
+            // a run of them.
+            let from = flags.partition_point(|f| f.org_id < o.org_id);
+            let to = flags.partition_point(|f| f.org_id <= o.org_id);
             let mine: Vec<FlagRow> = flags
+                .get(from..to)
+                .unwrap_or_default()
                 .iter()
-                .filter(|f| f.org_id == o.org_id)
                 .map(|f| {
                     let (severity, class) = match f.severity {
                         FlagSeverity::Violation => (ctx.t.sev_violation, "violation"),
@@ -1724,7 +1729,7 @@ pub async fn regulator(State(ex): State<Explorer>, uri: Uri, headers: HeaderMap)
                 })
                 .collect();
             let rule = compliance::ratio_rule(&o);
-            let none = std::collections::BTreeMap::new();
+            let none = BTreeMap::new();
             let figures = review.annual.get(&o.org_id).unwrap_or(&none);
             if mine.is_empty() && (rule.is_none() || figures.is_empty()) {
                 continue;
