@@ -406,12 +406,14 @@ fn compare_rows(
         });
     }
     // By id, for a binary search: a block's thousand ids sort faster than
-    // they hash into a map.
-    let mut stored: Vec<([u8; 32], &[u8])> = block
+    // they hash into a map. Ids are compared by their first eight bytes
+    // first, which all but settles it, rather than by a call comparing
+    // all 32.
+    let mut stored: Vec<(IdOrder, &[u8])> = block
         .txs
         .iter()
         .zip(rows)
-        .map(|(tx, row)| (tx.id().0, row.as_ref()))
+        .map(|(tx, row)| (id_order(&tx.id().0), row.as_ref()))
         .collect();
     stored.sort_unstable_by_key(|s| s.0);
     let mut compared = 0;
@@ -422,8 +424,9 @@ fn compare_rows(
         let Some(id) = key.get(1..).and_then(|b| <&[u8; 32]>::try_from(b).ok()) else {
             continue;
         };
+        let wanted = id_order(id);
         let row = stored
-            .binary_search_by(|(x, _)| x.cmp(id))
+            .binary_search_by(|(x, _)| x.cmp(&wanted))
             .ok()
             .and_then(|at| stored.get(at))
             .map(|(_, row)| *row);
@@ -440,6 +443,15 @@ fn compare_rows(
         compared += 1;
     }
     Ok(compared)
+}
+
+/// An id as a sort key: its first eight bytes as a number, then all of
+/// it. Ordered exactly as the ids are.
+type IdOrder = (u64, [u8; 32]);
+
+fn id_order(id: &[u8; 32]) -> IdOrder {
+    let [a, b, c, d, e, f, g, h, ..] = *id;
+    (u64::from_be_bytes([a, b, c, d, e, f, g, h]), *id)
 }
 
 /// Replays `source` from where `r` stands up to the height it claims.
