@@ -210,23 +210,38 @@ pub fn error_page(
     )
 }
 
-/// Runs a page body under the store's read lock and renders its result.
-fn page<T: Template>(
-    ex: &Explorer,
-    uri: &Uri,
-    headers: &HeaderMap,
-    build: impl FnOnce(&Store, Ctx) -> Result<T, Failure>,
+/// Runs `f` on tokio's blocking pool, `None` should it panic. A page may
+/// wait for the store's lock while a block commits, and on a large chain a
+/// page body can take a while; neither should hold up the runtime's worker
+/// threads, which also serve the API, the event streams and the node's
+/// consensus messages.
+async fn off_worker<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> Option<R> {
+    tokio::task::spawn_blocking(f).await.ok()
+}
+
+/// Runs a page body under the store's read lock and renders its result,
+/// off the runtime's workers.
+async fn page<T: Template>(
+    ex: Explorer,
+    uri: Uri,
+    headers: HeaderMap,
+    build: impl FnOnce(&Explorer, &Store, Ctx) -> Result<T, Failure> + Send + 'static,
 ) -> Response {
-    let ctx = Ctx::new(uri, headers);
-    let explicit = ctx.explicit;
-    let built = match ex.store.read() {
-        Ok(store) => build(&store, ctx),
-        Err(_) => Err(Failure(ErrorKind::Internal, None)),
-    };
-    match built {
-        Ok(p) => respond(explicit, StatusCode::OK, &p),
-        Err(Failure(kind, detail)) => error_page(uri, headers, kind, detail),
-    }
+    let (at, asked) = (uri.clone(), headers.clone());
+    let rendered = off_worker(move || {
+        let ctx = Ctx::new(&uri, &headers);
+        let explicit = ctx.explicit;
+        let built = match ex.store.read() {
+            Ok(store) => build(&ex, &store, ctx),
+            Err(_) => Err(Failure(ErrorKind::Internal, None)),
+        };
+        match built {
+            Ok(p) => respond(explicit, StatusCode::OK, &p),
+            Err(Failure(kind, detail)) => error_page(&uri, &headers, kind, detail),
+        }
+    })
+    .await;
+    rendered.unwrap_or_else(|| error_page(&at, &asked, ErrorKind::Internal, None))
 }
 
 /// A path segment as given; one that is not UTF-8 is bad input.
@@ -320,7 +335,7 @@ struct HomePage {
 }
 
 pub async fn home(State(ex): State<Explorer>, uri: Uri, headers: HeaderMap) -> Response {
-    page(&ex, &uri, &headers, |store, ctx| {
+    page(ex, uri, headers, move |_, store, ctx| {
         let tip = store.tip();
         let kv = store.kv();
         let mut validators = Vec::new();
@@ -376,6 +391,7 @@ pub async fn home(State(ex): State<Explorer>, uri: Uri, headers: HeaderMap) -> R
             ctx,
         })
     })
+    .await
 }
 
 // ---------------------------------------------------------------- search
@@ -406,10 +422,13 @@ pub async fn search(
     if q.is_empty() {
         return to("/".into());
     }
-    let found = match ex.store.read() {
-        Ok(store) => find(&store, &q),
+    let asked = q.clone();
+    let found = off_worker(move || match ex.store.read() {
+        Ok(store) => find(&store, &asked),
         Err(_) => Err(Failure(ErrorKind::Internal, None)),
-    };
+    })
+    .await
+    .unwrap_or(Err(Failure(ErrorKind::Internal, None)));
     match found {
         Ok(Some(path)) => to(path),
         Ok(None) => error_page(&uri, &headers, ErrorKind::NothingFound, Some(q)),
@@ -508,7 +527,7 @@ struct OrgsPage {
 }
 
 pub async fn orgs(State(ex): State<Explorer>, uri: Uri, headers: HeaderMap) -> Response {
-    page(&ex, &uri, &headers, |store, ctx| {
+    page(ex, uri, headers, move |_, store, ctx| {
         let orgs = query::orgs(store.kv(), 10_000)?
             .into_iter()
             .map(|o| OrgRow {
@@ -522,6 +541,7 @@ pub async fn orgs(State(ex): State<Explorer>, uri: Uri, headers: HeaderMap) -> R
             .collect();
         Ok(OrgsPage { ctx, orgs })
     })
+    .await
 }
 
 struct YearRow {
@@ -584,7 +604,7 @@ pub async fn org(
     headers: HeaderMap,
     id: Result<Path<String>, PathRejection>,
 ) -> Response {
-    page(&ex, &uri, &headers, |store, ctx| {
+    page(ex, uri, headers, move |ex, store, ctx| {
         let id = path_param(id)?;
         let id = OrgId::parse(&id).map_err(|e| bad(ErrorKind::BadId, e))?;
         let kv = store.kv();
@@ -636,6 +656,7 @@ pub async fn org(
             ctx,
         })
     })
+    .await
 }
 
 // ---------------------------------------------------------------- campaign
@@ -779,7 +800,7 @@ pub async fn campaign(
     RawQuery(raw): RawQuery,
 ) -> Response {
     let from = query_param(&raw, "from").map(|v| v.parse::<u64>());
-    page(&ex, &uri, &headers, |store, ctx| {
+    page(ex, uri, headers, move |ex, store, ctx| {
         let id = path_param(id)?;
         let from = match from {
             None => 0,
@@ -804,6 +825,7 @@ pub async fn campaign(
             ctx,
         })
     })
+    .await
 }
 
 #[derive(Template)]
@@ -820,12 +842,13 @@ pub async fn campaign_disbursements(
     headers: HeaderMap,
     id: Result<Path<String>, PathRejection>,
 ) -> Response {
-    page(&ex, &uri, &headers, |store, ctx| {
+    page(ex, uri, headers, move |ex, store, ctx| {
         let id = path_param(id)?;
         let id = CampaignId::parse(&id).map_err(|e| bad(ErrorKind::BadId, e))?;
         let head = ex.cached_head(store, &ctx, &id)?;
         Ok(DisbursementsPage { ctx, head })
     })
+    .await
 }
 
 /// Campaign heads kept at most (per campaign and language).
@@ -1104,7 +1127,7 @@ pub async fn donor_form(
                 .into_response();
         }
     }
-    page(&ex, &uri, &headers, |_, ctx| Ok(DonorFormPage { ctx }))
+    page(ex, uri, headers, move |_, _, ctx| Ok(DonorFormPage { ctx })).await
 }
 
 /// One line of a donation's trace.
@@ -1243,7 +1266,7 @@ pub async fn donor(
     headers: HeaderMap,
     tag: Result<Path<String>, PathRejection>,
 ) -> Response {
-    page(&ex, &uri, &headers, |store, ctx| {
+    page(ex, uri, headers, move |_, store, ctx| {
         let tag = path_param(tag)?;
         let donor = Donor::parse(&tag).map_err(|e| bad(ErrorKind::BadDonorCode, e))?;
         let kv = store.kv();
@@ -1278,6 +1301,7 @@ pub async fn donor(
             ctx,
         })
     })
+    .await
 }
 
 // ---------------------------------------------------------------- tx and block
@@ -1308,7 +1332,7 @@ pub async fn tx(
     headers: HeaderMap,
     id: Result<Path<String>, PathRejection>,
 ) -> Response {
-    page(&ex, &uri, &headers, |store, ctx| {
+    page(ex, uri, headers, move |_, store, ctx| {
         let id = path_param(id)?;
         let id = parse_hash(&id)?;
         let loc = store
@@ -1367,6 +1391,7 @@ pub async fn tx(
             ctx,
         })
     })
+    .await
 }
 
 struct SigRow {
@@ -1404,7 +1429,7 @@ pub async fn block(
     headers: HeaderMap,
     height: Result<Path<String>, PathRejection>,
 ) -> Response {
-    page(&ex, &uri, &headers, |store, ctx| {
+    page(ex, uri, headers, move |_, store, ctx| {
         let height = path_param(height)?;
         let h: u64 = height.parse().map_err(|_| {
             bad(
@@ -1473,6 +1498,7 @@ pub async fn block(
             ctx,
         })
     })
+    .await
 }
 
 // ---------------------------------------------------------------- evidence and verify
@@ -1509,13 +1535,14 @@ pub async fn evidence_form(
             .into_response();
         }
     }
-    page(&ex, &uri, &headers, |_, ctx| {
+    page(ex, uri, headers, move |_, _, ctx| {
         Ok(EvidencePage {
             ctx,
             sha: None,
             cited: Vec::new(),
         })
     })
+    .await
 }
 
 pub async fn evidence(
@@ -1524,7 +1551,7 @@ pub async fn evidence(
     headers: HeaderMap,
     sha: Result<Path<String>, PathRejection>,
 ) -> Response {
-    page(&ex, &uri, &headers, |store, ctx| {
+    page(ex, uri, headers, move |_, store, ctx| {
         let sha = path_param(sha)?;
         let sha = parse_hash(&sha)?;
         let mut cited = Vec::new();
@@ -1572,6 +1599,7 @@ pub async fn evidence(
             cited,
         })
     })
+    .await
 }
 
 #[derive(Template)]
@@ -1581,7 +1609,7 @@ struct VerifyPage {
 }
 
 pub async fn verify(State(ex): State<Explorer>, uri: Uri, headers: HeaderMap) -> Response {
-    page(&ex, &uri, &headers, |_, ctx| Ok(VerifyPage { ctx }))
+    page(ex, uri, headers, move |_, _, ctx| Ok(VerifyPage { ctx })).await
 }
 
 // ---------------------------------------------------------------- regulator
@@ -1697,7 +1725,7 @@ impl Explorer {
 }
 
 pub async fn regulator(State(ex): State<Explorer>, uri: Uri, headers: HeaderMap) -> Response {
-    page(&ex, &uri, &headers, |store, ctx| {
+    page(ex, uri, headers, move |ex, store, ctx| {
         let kv = store.kv();
         let cached = ex.cached_review(store)?;
         let review = &cached.review;
@@ -1779,6 +1807,7 @@ pub async fn regulator(State(ex): State<Explorer>, uri: Uri, headers: HeaderMap)
             orgs,
         })
     })
+    .await
 }
 
 #[cfg(test)]
