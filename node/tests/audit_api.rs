@@ -1,8 +1,8 @@
 //! `charity audit --node`, the sdk's audit over the API: it passes against
 //! an honest node, and against a proxy that lies (a changed amount, a
-//! forged commit, garbage, a truncated answer, a published total that the
-//! chain does not support, another genesis) it fails with a clear reason,
-//! naming the height and field; it never hangs or panics.
+//! forged commit, garbage, a truncated answer, an endless one, a published
+//! total that the chain does not support, another genesis) it fails with a
+//! clear reason, naming the height and field; it never hangs or panics.
 
 mod common;
 
@@ -23,6 +23,7 @@ enum Lie {
     Amount,
     ForgedCommit,
     Garbage,
+    Endless,
     Truncated,
     Total,
 }
@@ -68,6 +69,12 @@ async fn forward(State(p): State<Arc<Proxy>>, uri: Uri) -> Response {
             v.to_string().into_bytes()
         }
         Lie::Garbage if path == block => b"{\"header\": [1, 2, garbage".to_vec(),
+        // Longer than any answer a client should take in: 32 MiB.
+        Lie::Endless if path == format!("{block}/txs") => {
+            let mut v = body.to_vec();
+            v.resize(32 << 20, b' ');
+            v
+        }
         Lie::Truncated if path == format!("{block}/txs") => body[..body.len() / 2].to_vec(),
         Lie::Total if path == "/v1/campaigns" => {
             let mut v: Value = serde_json::from_slice(&body).unwrap();
@@ -158,6 +165,11 @@ async fn the_api_audit_passes_an_honest_node_and_names_every_lie() {
             Lie::Truncated,
             "audit_unreadable_block",
             "cannot read the block",
+        ),
+        (
+            Lie::Endless,
+            "audit_unreadable_block",
+            "longer than 16777216 bytes",
         ),
         (Lie::Total, "audit_state_mismatch", "campaigns[1].raised"),
     ] {

@@ -96,14 +96,22 @@ impl Client {
     ) -> Result<Vec<u8>, ClientError> {
         let read = |resp: ureq::Response| -> Result<Vec<u8>, ClientError> {
             let mut buf = Vec::new();
+            // One byte past the limit tells a long answer from one that
+            // ends exactly there.
             std::io::Read::read_to_end(
-                &mut std::io::Read::take(resp.into_reader(), MAX_ANSWER),
+                &mut std::io::Read::take(resp.into_reader(), MAX_ANSWER + 1),
                 &mut buf,
             )
             .map_err(|e| ClientError::Decode {
                 url: url.to_owned(),
                 reason: e.to_string(),
             })?;
+            if buf.len() as u64 > MAX_ANSWER {
+                return Err(ClientError::Decode {
+                    url: url.to_owned(),
+                    reason: format!("the answer is longer than {MAX_ANSWER} bytes"),
+                });
+            }
             Ok(buf)
         };
         match r {
