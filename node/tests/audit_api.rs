@@ -1,12 +1,14 @@
 //! `charity audit --node`, the sdk's audit over the API: it passes against
 //! an honest node, and against a proxy that lies (a changed amount, a
-//! forged commit, garbage, a truncated answer, an endless one, a published
-//! total that the chain does not support, another genesis) it fails with a
-//! clear reason, naming the height and field; it never hangs or panics.
+//! forged commit, garbage, a truncated answer, an endless one, none at all,
+//! a published total that the chain does not support, another genesis) it
+//! fails with a clear reason, naming the height and field; it never hangs
+//! or panics.
 
 mod common;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -24,6 +26,7 @@ enum Lie {
     ForgedCommit,
     Garbage,
     Endless,
+    Silent,
     Truncated,
     Total,
 }
@@ -37,6 +40,10 @@ struct Proxy {
 
 async fn forward(State(p): State<Arc<Proxy>>, uri: Uri) -> Response {
     let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
+    if matches!(p.lie, Lie::Silent) && path == format!("/v1/blocks/{}", p.at) {
+        // Takes the request and never answers.
+        return std::future::pending().await;
+    }
     let r = match p.http.get(format!("{}{path}", p.upstream)).send().await {
         Ok(r) => r,
         Err(e) => return (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
@@ -108,7 +115,8 @@ async fn run_audit(
     pinned: Option<Hash>,
 ) -> Result<audit::ApiAuditReport, ApiAuditError> {
     tokio::task::spawn_blocking(move || {
-        let client = Client::new(&node);
+        // A node that stops answering fails the audit after this long.
+        let client = Client::with_timeout(&node, Duration::from_secs(5));
         let g = audit::genesis(&client, None, pinned.as_ref())?;
         audit::audit(&client, &g, |_, _, _| {})
     })
@@ -166,6 +174,7 @@ async fn the_api_audit_passes_an_honest_node_and_names_every_lie() {
             "audit_unreadable_block",
             "cannot read the block",
         ),
+        (Lie::Silent, "audit_unreadable_block", "timed out"),
         (
             Lie::Endless,
             "audit_unreadable_block",

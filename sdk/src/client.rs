@@ -72,20 +72,27 @@ pub enum TxStatus {
     Committed(u64),
 }
 
-/// A node's API.
+/// A node's API. Clones share the settings, not the connections in use.
+#[derive(Clone)]
 pub struct Client {
     base: String,
     agent: ureq::Agent,
 }
 
 impl Client {
-    /// A client for the node at `base`, e.g. `http://127.0.0.1:8080`.
+    /// A client for the node at `base`, e.g. `http://127.0.0.1:8080`, that
+    /// gives up on a request after 30 seconds.
     pub fn new(base: &str) -> Self {
+        Self::with_timeout(base, Duration::from_secs(30))
+    }
+
+    /// A client that gives up on a request (connecting, sending and reading
+    /// the whole answer) after `timeout`: a node that stops answering, or
+    /// answers a byte at a time, is an error, not a wait without end.
+    pub fn with_timeout(base: &str, timeout: Duration) -> Self {
         Client {
             base: base.trim_end_matches('/').to_owned(),
-            agent: ureq::AgentBuilder::new()
-                .timeout(Duration::from_secs(30))
-                .build(),
+            agent: ureq::AgentBuilder::new().timeout(timeout).build(),
         }
     }
 

@@ -304,10 +304,10 @@ pub struct Submitted {
     pub refused: Vec<BadRow>,
 }
 
-/// Submits the rows' transactions with `workers` threads; `progress` is
-/// called once per row.
+/// Submits the rows' transactions to `node` with `workers` threads, each
+/// with its own connection; `progress` is called once per row.
 pub fn submit(
-    base: &str,
+    node: &Client,
     txs: Vec<(u64, Transaction)>,
     workers: usize,
     progress: &(dyn Fn() + Sync),
@@ -317,7 +317,7 @@ pub fn submit(
     std::thread::scope(|s| {
         for _ in 0..workers.max(1) {
             s.spawn(|| {
-                let client = Client::new(base);
+                let client = node.clone();
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some((line, tx)) = txs.get(i) else { break };

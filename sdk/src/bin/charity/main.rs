@@ -31,6 +31,9 @@ struct Cli {
     /// Print JSON for scripts.
     #[arg(long, global = true)]
     json: bool,
+    /// Seconds to wait for the node to answer a request in full.
+    #[arg(long, global = true, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    timeout: u64,
     #[command(subcommand)]
     command: Command,
 }
@@ -185,7 +188,7 @@ fn print(json_out: bool, v: serde_json::Value, text: String) {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    let node = Client::new(&cli.node);
+    let node = Client::with_timeout(&cli.node, Duration::from_secs(cli.timeout));
     match cli.command {
         Command::Keygen { out } => {
             let k = keys::generate();
@@ -458,7 +461,7 @@ fn run(cli: Cli) -> Result<()> {
                     workers,
                     wait,
                 },
-        } => import_donations(&cli.node, cli.json, &file, &key, workers, wait)?,
+        } => import_donations(&node, cli.json, &file, &key, workers, wait)?,
         Command::Tx { key, wait, kind } => {
             let key = keys::load(&key)?;
             let kind = txcmd::build(kind)?;
@@ -508,7 +511,7 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 fn import_donations(
-    base: &str,
+    node: &Client,
     json_out: bool,
     file: &std::path::Path,
     key: &std::path::Path,
@@ -516,12 +519,11 @@ fn import_donations(
     wait: u64,
 ) -> Result<()> {
     use charity_sdk::import;
-    let node = Client::new(base);
     let key = keys::load(key)?;
     let data = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let (rows, mut bad) = import::parse(&data).map_err(|e| anyhow!("{}: {e}", file.display()))?;
     let total = rows.len() + bad.len();
-    let (rows, late) = import::check(&node, &key, rows)?;
+    let (rows, late) = import::check(node, &key, rows)?;
     bad.extend(late);
     bad.sort_by_key(|b| b.line);
     let chain_id = node.chain_id()?;
@@ -546,7 +548,7 @@ fn import_donations(
         )
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let sent = import::submit(base, txs, workers, &|| bar.inc(1));
+    let sent = import::submit(node, txs, workers, &|| bar.inc(1));
     bar.finish_and_clear();
     if !json_out {
         for b in &sent.refused {
