@@ -244,6 +244,14 @@ async fn page<T: Template>(
     rendered.unwrap_or_else(|| error_page(&at, &asked, ErrorKind::Internal, None))
 }
 
+/// Renders a page that shows nothing from the chain (the forms, the
+/// verifier), on the worker and without waiting for the store.
+fn form<T: Template>(uri: &Uri, headers: &HeaderMap, build: impl FnOnce(Ctx) -> T) -> Response {
+    let ctx = Ctx::new(uri, headers);
+    let explicit = ctx.explicit;
+    respond(explicit, StatusCode::OK, &build(ctx))
+}
+
 /// A path segment as given; one that is not UTF-8 is bad input.
 fn path_param(p: Result<Path<String>, PathRejection>) -> Result<String, Failure> {
     p.map(|Path(v)| v)
@@ -1114,12 +1122,7 @@ struct DonorFormPage {
     ctx: Ctx,
 }
 
-pub async fn donor_form(
-    State(ex): State<Explorer>,
-    uri: Uri,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> Response {
+pub async fn donor_form(uri: Uri, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
     // The no-script form sends a tag.
     if let Some(tag) = query_param(&raw, "tag") {
         if !tag.is_empty() {
@@ -1127,7 +1130,7 @@ pub async fn donor_form(
                 .into_response();
         }
     }
-    page(ex, uri, headers, move |_, _, ctx| Ok(DonorFormPage { ctx })).await
+    form(&uri, &headers, |ctx| DonorFormPage { ctx })
 }
 
 /// One line of a donation's trace.
@@ -1520,12 +1523,7 @@ struct Citation {
     time: TimeView,
 }
 
-pub async fn evidence_form(
-    State(ex): State<Explorer>,
-    uri: Uri,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> Response {
+pub async fn evidence_form(uri: Uri, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
     if let Some(sha) = query_param(&raw, "sha256") {
         if !sha.is_empty() {
             return Redirect::to(&format!(
@@ -1535,14 +1533,11 @@ pub async fn evidence_form(
             .into_response();
         }
     }
-    page(ex, uri, headers, move |_, _, ctx| {
-        Ok(EvidencePage {
-            ctx,
-            sha: None,
-            cited: Vec::new(),
-        })
+    form(&uri, &headers, |ctx| EvidencePage {
+        ctx,
+        sha: None,
+        cited: Vec::new(),
     })
-    .await
 }
 
 pub async fn evidence(
@@ -1608,8 +1603,8 @@ struct VerifyPage {
     ctx: Ctx,
 }
 
-pub async fn verify(State(ex): State<Explorer>, uri: Uri, headers: HeaderMap) -> Response {
-    page(ex, uri, headers, move |_, _, ctx| Ok(VerifyPage { ctx })).await
+pub async fn verify(uri: Uri, headers: HeaderMap) -> Response {
+    form(&uri, &headers, |ctx| VerifyPage { ctx })
 }
 
 // ---------------------------------------------------------------- regulator
