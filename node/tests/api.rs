@@ -568,3 +568,58 @@ async fn a_flood_of_hostile_requests_is_answered_and_harms_nothing() {
     assert_eq!(state.mempool.len(), 0, "garbage entered the pool");
     assert_eq!(store.read().unwrap().tip(), &before);
 }
+
+/// While a block commits (the store's write lock held), reads wait for it
+/// off the runtime's workers: on a one-worker server the requests that need
+/// no store are still answered, and the reads complete once it is done.
+#[test]
+fn reads_waiting_for_a_commit_do_not_hold_up_the_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut net = Net::new();
+    let store = Arc::new(RwLock::new(
+        Store::open_or_init(dir.path(), &net.genesis).unwrap(),
+    ));
+    setup(&store, &mut net);
+    let server = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let base = server.block_on(serve(ApiState::new(store.clone(), 100)));
+    let client = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let get = |path: &str| http.get(format!("{base}{path}")).send();
+
+    let committing = store.write().unwrap();
+    let reads: Vec<_> = [
+        "/v1/status",
+        "/v1/campaigns",
+        "/v1/blocks/1",
+        "/v1/blocks/latest",
+    ]
+    .iter()
+    .map(|&p| (p, client.spawn(get(p))))
+    .collect();
+    // Had the reads blocked the one worker on the lock, this would never be
+    // answered; the bound only turns that into a failure instead of a hang.
+    let doc = client
+        .block_on(async {
+            tokio::time::timeout(Duration::from_secs(30), get("/v1/openapi.json")).await
+        })
+        .expect("the OpenAPI document is served while reads wait for the store")
+        .unwrap();
+    assert_eq!(doc.status(), 200);
+    assert!(
+        reads.iter().all(|(_, r)| !r.is_finished()),
+        "no read is answered while the store is locked"
+    );
+
+    drop(committing);
+    for (path, read) in reads {
+        let resp = client.block_on(read).unwrap().unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+    }
+}

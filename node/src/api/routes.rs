@@ -2,7 +2,7 @@
 //! ledger's types first; anything malformed is a 400 with a code.
 
 use std::convert::Infallible;
-use std::sync::RwLockReadGuard;
+use std::sync::{RwLockReadGuard, TryLockError};
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
@@ -27,10 +27,34 @@ use super::{ApiError, ApiState};
 type Answer = Result<Json<Value>, ApiError>;
 
 fn read(state: &ApiState) -> Result<RwLockReadGuard<'_, Store>, ApiError> {
-    state
-        .store
-        .read()
-        .map_err(|_| ApiError::internal("unavailable", "the store is unavailable"))
+    state.store.read().map_err(|_| unavailable())
+}
+
+/// Runs `f` with the store read-locked. Uncontended, the usual case, it
+/// runs right here; while a block commits (the writer holds the lock or
+/// waits for it) it waits on tokio's blocking pool instead, so that the
+/// runtime's worker threads go on serving the network, the event streams
+/// and the requests that need no store.
+async fn with_store<R: Send + 'static>(
+    state: &ApiState,
+    f: impl FnOnce(&ApiState, &Store) -> Result<R, ApiError> + Send + 'static,
+) -> Result<R, ApiError> {
+    match state.store.try_read() {
+        Ok(store) => return f(state, &store),
+        Err(TryLockError::Poisoned(_)) => return Err(unavailable()),
+        Err(TryLockError::WouldBlock) => {}
+    }
+    let state = state.clone();
+    tokio::task::spawn_blocking(move || {
+        let store = state.store.read().map_err(|_| unavailable())?;
+        f(&state, &store)
+    })
+    .await
+    .map_err(|_| ApiError::internal("request_failed", "the request could not be completed"))?
+}
+
+fn unavailable() -> ApiError {
+    ApiError::internal("unavailable", "the store is unavailable")
 }
 
 fn path<T>(p: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
@@ -111,28 +135,30 @@ pub async fn submit(
 #[utoipa::path(get, path = "/v1/txs/{id}", params(("id" = String, Path, description = "Transaction id, 64 hex")), responses((status = 200, description = "The transaction, pending or committed with height and index"), (status = 400, description = "Malformed input: {code, message}"), (status = 404, description = "Unknown id: {code, message}")))]
 pub async fn tx(State(state): State<ApiState>, id: Result<Path<String>, PathRejection>) -> Answer {
     let id = hash(&path(id)?, "tx id")?;
-    let store = read(&state)?;
-    if let Some(loc) = store.tx_location(&id)? {
-        let tx = store.tx(&id)?.ok_or_else(|| {
-            ApiError::internal(
-                "storage_corrupt",
-                format!("transaction {id} is indexed but missing"),
-            )
-        })?;
-        return Ok(Json(json!({
-            "tx": to_json(&tx)?, "tx_id": id, "status": "committed",
-            "height": loc.height, "index": loc.index, "kind": tx.kind().name(),
-        })));
-    }
-    match state.mempool.get(&id) {
-        Some(tx) => Ok(Json(
-            json!({"tx": to_json(&tx)?, "tx_id": id, "status": "pending", "kind": tx.kind().name()}),
-        )),
-        None => Err(ApiError::not_found(
-            "unknown_tx",
-            format!("transaction {id} is neither committed nor pending"),
-        )),
-    }
+    with_store(&state, move |state, store| {
+        if let Some(loc) = store.tx_location(&id)? {
+            let tx = store.tx(&id)?.ok_or_else(|| {
+                ApiError::internal(
+                    "storage_corrupt",
+                    format!("transaction {id} is indexed but missing"),
+                )
+            })?;
+            return Ok(Json(json!({
+                "tx": to_json(&tx)?, "tx_id": id, "status": "committed",
+                "height": loc.height, "index": loc.index, "kind": tx.kind().name(),
+            })));
+        }
+        match state.mempool.get(&id) {
+            Some(tx) => Ok(Json(
+                json!({"tx": to_json(&tx)?, "tx_id": id, "status": "pending", "kind": tx.kind().name()}),
+            )),
+            None => Err(ApiError::not_found(
+                "unknown_tx",
+                format!("transaction {id} is neither committed nor pending"),
+            )),
+        }
+    })
+    .await
 }
 
 /// `GET /v1/txs/{id}/receipt`.
@@ -142,19 +168,21 @@ pub async fn receipt(
     id: Result<Path<String>, PathRejection>,
 ) -> Answer {
     let id = hash(&path(id)?, "tx id")?;
-    let store = read(&state)?;
-    if store.tx_location(&id)?.is_none() {
-        let pending = state.mempool.get(&id).is_some();
-        return Err(ApiError::not_found(
-            "unknown_tx",
-            if pending {
-                format!("transaction {id} is pending; its receipt exists once it is committed")
-            } else {
-                format!("transaction {id} is not committed")
-            },
-        ));
-    }
-    Ok(Json(to_json(&store.receipt(&id)?)?))
+    with_store(&state, move |state, store| {
+        if store.tx_location(&id)?.is_none() {
+            let pending = state.mempool.get(&id).is_some();
+            return Err(ApiError::not_found(
+                "unknown_tx",
+                if pending {
+                    format!("transaction {id} is pending; its receipt exists once it is committed")
+                } else {
+                    format!("transaction {id} is not committed")
+                },
+            ));
+        }
+        Ok(Json(to_json(&store.receipt(&id)?)?))
+    })
+    .await
 }
 
 fn block_json(store: &Store, height: u64) -> Answer {
@@ -185,8 +213,7 @@ pub async fn block(
     let height: u64 = h.parse().map_err(|_| {
         ApiError::bad_request("invalid_height", format!("{h:?} is not a block height"))
     })?;
-    let store = read(&state)?;
-    block_json(&store, height)
+    with_store(&state, move |_, store| block_json(store, height)).await
 }
 
 /// `GET /v1/blocks/latest`.
@@ -201,51 +228,57 @@ pub async fn block_txs(
     let height: u64 = h.parse().map_err(|_| {
         ApiError::bad_request("invalid_height", format!("{h:?} is not a block height"))
     })?;
-    let store = read(&state)?;
-    let block = store.block(height)?.ok_or_else(|| {
-        ApiError::not_found(
-            "unknown_block",
-            format!(
-                "there is no block {height}; the chain is at {}",
-                store.tip().height
-            ),
-        )
-    })?;
-    Ok(Json(json!({"height": height, "txs": to_json(&block.txs)?})))
+    with_store(&state, move |_, store| {
+        let block = store.block(height)?.ok_or_else(|| {
+            ApiError::not_found(
+                "unknown_block",
+                format!(
+                    "there is no block {height}; the chain is at {}",
+                    store.tip().height
+                ),
+            )
+        })?;
+        Ok(Json(json!({"height": height, "txs": to_json(&block.txs)?})))
+    })
+    .await
 }
 
 #[utoipa::path(get, path = "/v1/blocks/latest", responses((status = 200, description = "{header, hash, commit, tx_ids} of the latest block"), (status = 503, description = "No blocks yet")))]
 pub async fn latest_block(State(state): State<ApiState>) -> Answer {
-    let store = read(&state)?;
-    let h = store.tip().height;
-    if h == 0 {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "no_blocks",
-            "the chain has no blocks yet",
-        ));
-    }
-    block_json(&store, h)
+    with_store(&state, move |_, store| {
+        let h = store.tip().height;
+        if h == 0 {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no_blocks",
+                "the chain has no blocks yet",
+            ));
+        }
+        block_json(store, h)
+    })
+    .await
 }
 
 /// `GET /v1/checkpoint`: the latest header and its commit.
 #[utoipa::path(get, path = "/v1/checkpoint", responses((status = 200, description = "{header, commit} of the latest block"), (status = 503, description = "No blocks yet")))]
 pub async fn checkpoint(State(state): State<ApiState>) -> Answer {
-    let store = read(&state)?;
-    let h = store.tip().height;
-    if h == 0 {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "no_blocks",
-            "the chain has no blocks yet",
-        ));
-    }
-    let header = store
-        .header(h)?
-        .ok_or_else(|| ApiError::internal("storage_corrupt", format!("header {h} is missing")))?;
-    Ok(Json(
-        json!({"header": to_json(&header)?, "commit": to_json(&store.commit_certificate(h)?)?}),
-    ))
+    with_store(&state, move |_, store| {
+        let h = store.tip().height;
+        if h == 0 {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no_blocks",
+                "the chain has no blocks yet",
+            ));
+        }
+        let header = store.header(h)?.ok_or_else(|| {
+            ApiError::internal("storage_corrupt", format!("header {h} is missing"))
+        })?;
+        Ok(Json(
+            json!({"header": to_json(&header)?, "commit": to_json(&store.commit_certificate(h)?)?}),
+        ))
+    })
+    .await
 }
 
 /// Query of `/v1/log/consistency`.
@@ -268,8 +301,11 @@ pub async fn consistency(
             format!("need 0 < from <= to, got from={} to={}", q.from, q.to),
         ));
     }
-    let proof = read(&state)?.log_consistency(q.from, q.to)?;
-    Ok(Json(json!({"from": q.from, "to": q.to, "proof": proof})))
+    with_store(&state, move |_, store| {
+        let proof = store.log_consistency(q.from, q.to)?;
+        Ok(Json(json!({"from": q.from, "to": q.to, "proof": proof})))
+    })
+    .await
 }
 
 /// Query of `/v1/log/inclusion`.
@@ -287,17 +323,22 @@ pub async fn inclusion(
 ) -> Answer {
     let q = query_params(q)?;
     let id = hash(&q.tx_id, "tx_id")?;
-    let (index, proof) = read(&state)?.log_inclusion(&id, q.size)?;
-    Ok(Json(
-        json!({"tx_id": id, "index": index, "size": q.size, "proof": proof}),
-    ))
+    with_store(&state, move |_, store| {
+        let (index, proof) = store.log_inclusion(&id, q.size)?;
+        Ok(Json(
+            json!({"tx_id": id, "index": index, "size": q.size, "proof": proof}),
+        ))
+    })
+    .await
 }
 
 /// `GET /v1/validators`: the set in force for the next height.
 #[utoipa::path(get, path = "/v1/validators", responses((status = 200, description = "[{pubkey, power, org_id}] in force for the next height")))]
 pub async fn validators(State(state): State<ApiState>) -> Answer {
-    let store = read(&state)?;
-    Ok(Json(to_json(&store.tip().next_validators.validators())?))
+    with_store(&state, move |_, store| {
+        Ok(Json(to_json(&store.tip().next_validators.validators())?))
+    })
+    .await
 }
 
 /// `GET /v1/orgs`.
@@ -306,25 +347,29 @@ pub async fn validators(State(state): State<ApiState>) -> Answer {
 /// trusts the genesis can follow each change by its receipt.
 #[utoipa::path(get, path = "/v1/validators/history", responses((status = 200, description = "[{from_height, validators: [{pubkey, power, org_id}], tx_id}] oldest first; tx_id absent for genesis")))]
 pub async fn validator_history(State(state): State<ApiState>) -> Answer {
-    let store = read(&state)?;
-    let list = store
-        .validator_history()?
-        .into_iter()
-        .map(|(from, set, tx)| {
-            let mut v = json!({"from_height": from, "validators": set.validators()});
-            if let Some(id) = tx {
-                v["tx_id"] = json!(id);
-            }
-            v
-        })
-        .collect::<Vec<_>>();
-    Ok(Json(Value::Array(list)))
+    with_store(&state, move |_, store| {
+        let list = store
+            .validator_history()?
+            .into_iter()
+            .map(|(from, set, tx)| {
+                let mut v = json!({"from_height": from, "validators": set.validators()});
+                if let Some(id) = tx {
+                    v["tx_id"] = json!(id);
+                }
+                v
+            })
+            .collect::<Vec<_>>();
+        Ok(Json(Value::Array(list)))
+    })
+    .await
 }
 
 #[utoipa::path(get, path = "/v1/orgs", responses((status = 200, description = "Registered organisations")))]
 pub async fn orgs(State(state): State<ApiState>) -> Answer {
-    let store = read(&state)?;
-    Ok(Json(to_json(&query::orgs(store.kv(), 10_000)?)?))
+    with_store(&state, move |_, store| {
+        Ok(Json(to_json(&query::orgs(store.kv(), 10_000)?)?))
+    })
+    .await
 }
 
 /// `GET /v1/orgs/{id}`.
@@ -332,25 +377,29 @@ pub async fn orgs(State(state): State<ApiState>) -> Answer {
 pub async fn org(State(state): State<ApiState>, id: Result<Path<String>, PathRejection>) -> Answer {
     let id = path(id)?;
     let id = OrgId::parse(&id).map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
-    let store = read(&state)?;
-    let org = query::org(store.kv(), &id)?.ok_or_else(|| {
-        ApiError::not_found(
-            "unknown_org",
-            format!("organisation {id} is not registered"),
-        )
-    })?;
-    let campaigns = query::org_campaigns(store.kv(), &id, 10_000)?;
-    let notes = query::notes(store.kv(), id.as_str(), 1_000)?;
-    Ok(Json(
-        json!({"org": to_json(&org)?, "campaigns": campaigns, "notes": notes}),
-    ))
+    with_store(&state, move |_, store| {
+        let org = query::org(store.kv(), &id)?.ok_or_else(|| {
+            ApiError::not_found(
+                "unknown_org",
+                format!("organisation {id} is not registered"),
+            )
+        })?;
+        let campaigns = query::org_campaigns(store.kv(), &id, 10_000)?;
+        let notes = query::notes(store.kv(), id.as_str(), 1_000)?;
+        Ok(Json(
+            json!({"org": to_json(&org)?, "campaigns": campaigns, "notes": notes}),
+        ))
+    })
+    .await
 }
 
 /// `GET /v1/campaigns`.
 #[utoipa::path(get, path = "/v1/campaigns", responses((status = 200, description = "Campaigns with their totals")))]
 pub async fn campaigns(State(state): State<ApiState>) -> Answer {
-    let store = read(&state)?;
-    Ok(Json(to_json(&query::campaigns(store.kv(), 10_000)?)?))
+    with_store(&state, move |_, store| {
+        Ok(Json(to_json(&query::campaigns(store.kv(), 10_000)?)?))
+    })
+    .await
 }
 
 /// Paging of a campaign's donations.
@@ -374,28 +423,30 @@ pub async fn campaign(
     let page = query_params(q)?;
     let limit = page.limit.unwrap_or(100).min(1_000);
     let from = page.from_seq.unwrap_or(0);
-    let store = read(&state)?;
-    let kv = store.kv();
-    let c = query::campaign(kv, &id)?.ok_or_else(|| {
-        ApiError::not_found("unknown_campaign", format!("campaign {id} does not exist"))
-    })?;
-    let donations = query::campaign_donations(kv, &id, from, limit)?;
-    let mut disbursements = Vec::new();
-    for d in query::campaign_disbursements(kv, &id, 10_000)? {
-        let allocations = query::allocations_of_disbursement(kv, &d.disbursement_id, 10_000)?;
-        disbursements
-            .push(json!({"disbursement": to_json(&d)?, "allocations": to_json(&allocations)?}));
-    }
-    Ok(Json(json!({
-        "campaign": to_json(&c)?,
-        "unallocated": c.unallocated(),
-        "donations": to_json(&donations)?,
-        "next_seq": donations.last().map(|d| d.seq + 1),
-        "disbursements": disbursements,
-        "refunds": to_json(&query::campaign_refunds(kv, &id, 10_000)?)?,
-        "reports": query::campaign_reports(kv, &id, 10_000)?,
-        "notes": query::notes(kv, id.as_str(), 1_000)?,
-    })))
+    with_store(&state, move |_, store| {
+        let kv = store.kv();
+        let c = query::campaign(kv, &id)?.ok_or_else(|| {
+            ApiError::not_found("unknown_campaign", format!("campaign {id} does not exist"))
+        })?;
+        let donations = query::campaign_donations(kv, &id, from, limit)?;
+        let mut disbursements = Vec::new();
+        for d in query::campaign_disbursements(kv, &id, 10_000)? {
+            let allocations = query::allocations_of_disbursement(kv, &d.disbursement_id, 10_000)?;
+            disbursements
+                .push(json!({"disbursement": to_json(&d)?, "allocations": to_json(&allocations)?}));
+        }
+        Ok(Json(json!({
+            "campaign": to_json(&c)?,
+            "unallocated": c.unallocated(),
+            "donations": to_json(&donations)?,
+            "next_seq": donations.last().map(|d| d.seq + 1),
+            "disbursements": disbursements,
+            "refunds": to_json(&query::campaign_refunds(kv, &id, 10_000)?)?,
+            "reports": query::campaign_reports(kv, &id, 10_000)?,
+            "notes": query::notes(kv, id.as_str(), 1_000)?,
+        })))
+    })
+    .await
 }
 
 /// `GET /v1/donations/{id}/trace`.
@@ -405,19 +456,21 @@ pub async fn trace(
     id: Result<Path<String>, PathRejection>,
 ) -> Answer {
     let id = hash(&path(id)?, "donation id")?;
-    let store = read(&state)?;
-    match query::trace(store.kv(), &id) {
-        Ok(t) => Ok(Json(to_json(&t)?)),
-        Err(e @ charity_ledger::trace::TraceError::UnknownDonation(_)) => {
-            Err(ApiError::not_found(e.code(), e.to_string()))
+    with_store(&state, move |_, store| {
+        match query::trace(store.kv(), &id) {
+            Ok(t) => Ok(Json(to_json(&t)?)),
+            Err(e @ charity_ledger::trace::TraceError::UnknownDonation(_)) => {
+                Err(ApiError::not_found(e.code(), e.to_string()))
+            }
+            Err(e @ charity_ledger::trace::TraceError::TooLarge(_)) => Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                e.code(),
+                e.to_string(),
+            )),
+            Err(e) => Err(ApiError::internal(e.code(), e.to_string())),
         }
-        Err(e @ charity_ledger::trace::TraceError::TooLarge(_)) => Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            e.code(),
-            e.to_string(),
-        )),
-        Err(e) => Err(ApiError::internal(e.code(), e.to_string())),
-    }
+    })
+    .await
 }
 
 /// `GET /v1/donors/{donor_tag}/donations` (or `campaign:<id>` for grants).
@@ -428,12 +481,14 @@ pub async fn donor_donations(
 ) -> Answer {
     let d = path(d)?;
     let donor = Donor::parse(&d).map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
-    let store = read(&state)?;
-    Ok(Json(to_json(&query::donor_donations(
-        store.kv(),
-        &donor,
-        10_000,
-    )?)?))
+    with_store(&state, move |_, store| {
+        Ok(Json(to_json(&query::donor_donations(
+            store.kv(),
+            &donor,
+            10_000,
+        )?)?))
+    })
+    .await
 }
 
 /// `GET /v1/evidence/{sha256}`: the transactions citing a file.
@@ -443,18 +498,19 @@ pub async fn evidence(
     h: Result<Path<String>, PathRejection>,
 ) -> Answer {
     let h = hash(&path(h)?, "sha256")?;
-    let store = read(&state)?;
-    Ok(Json(
-        json!({"sha256": h, "cited_by": query::evidence(store.kv(), &h, 1_000)?}),
-    ))
+    with_store(&state, move |_, store| {
+        Ok(Json(
+            json!({"sha256": h, "cited_by": query::evidence(store.kv(), &h, 1_000)?}),
+        ))
+    })
+    .await
 }
 
 /// `GET /v1/genesis`: the genesis document this chain started from; a
 /// verifier pins its hash and takes the first validator set from it.
 #[utoipa::path(get, path = "/v1/genesis", responses((status = 200, description = "The genesis document (design, Genesis); its hash is block 1's prev_hash")))]
 pub async fn genesis(State(state): State<ApiState>) -> Answer {
-    let store = read(&state)?;
-    Ok(Json(to_json(store.genesis())?))
+    with_store(&state, move |_, store| Ok(Json(to_json(store.genesis())?))).await
 }
 
 /// How far behind the best peer a node must be to say it is syncing: one
@@ -466,14 +522,16 @@ const SYNCING_LAG: u64 = 2;
 /// `syncing` is true while that is at least two blocks above `height`.
 #[utoipa::path(get, path = "/v1/status", responses((status = 200, description = "{chain_id, height, block_hash, time, log_size, peers, peer_height, syncing, pending}")))]
 pub async fn status(State(state): State<ApiState>) -> Answer {
-    let store = read(&state)?;
-    let tip = store.tip();
-    let peer_height = (state.peer_height)();
-    Ok(Json(json!({
-        "chain_id": tip.chain_id, "height": tip.height, "block_hash": tip.block_hash, "time": tip.time,
-        "log_size": tip.log.size(), "peers": (state.peers)(), "peer_height": peer_height,
-        "syncing": peer_height >= tip.height.saturating_add(SYNCING_LAG), "pending": state.mempool.len(),
-    })))
+    with_store(&state, move |state, store| {
+        let tip = store.tip();
+        let peer_height = (state.peer_height)();
+        Ok(Json(json!({
+            "chain_id": tip.chain_id, "height": tip.height, "block_hash": tip.block_hash, "time": tip.time,
+            "log_size": tip.log.size(), "peers": (state.peers)(), "peer_height": peer_height,
+            "syncing": peer_height >= tip.height.saturating_add(SYNCING_LAG), "pending": state.mempool.len(),
+        })))
+    })
+    .await
 }
 
 /// `GET /v1/events`: one `block` event per committed block.
