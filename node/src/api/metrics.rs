@@ -19,7 +19,7 @@ pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
     latency: HistogramVec,
-    height: IntGauge,
+    pub(super) height: IntGauge,
     pending: IntGauge,
 }
 
@@ -92,7 +92,9 @@ pub async fn render(State(state): State<ApiState>) -> Response {
     let Some(m) = &state.metrics else {
         return (StatusCode::NOT_FOUND, "metrics are off").into_response();
     };
-    if let Ok(store) = state.store.read() {
+    // Each commit sets the height; while one is under way (the store is
+    // locked) the scrape reports the last, without waiting for it.
+    if let Ok(store) = state.store.try_read() {
         m.height
             .set(i64::try_from(store.tip().height).unwrap_or(i64::MAX));
     }

@@ -86,10 +86,14 @@ impl ApiState {
         }
     }
 
-    /// Announces a committed block to `/v1/events` listeners and removes
-    /// its transactions from the pool.
+    /// Announces a committed block to `/v1/events` listeners, removes its
+    /// transactions from the pool and sets the height gauge.
     pub fn committed(&self, event: BlockEvent) {
         self.mempool.remove(&event.tx_ids);
+        if let Some(m) = &self.metrics {
+            m.height
+                .set(i64::try_from(event.height).unwrap_or(i64::MAX));
+        }
         // No listeners is not an error.
         let _ = self.events.send(event);
     }
