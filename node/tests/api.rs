@@ -569,10 +569,10 @@ async fn a_flood_of_hostile_requests_is_answered_and_harms_nothing() {
     assert_eq!(store.read().unwrap().tip(), &before);
 }
 
-/// While a block commits (the store's write lock held), reads wait for it
-/// off the runtime's workers: on a one-worker server the requests that need
-/// no store (the OpenAPI document, the metrics) are still answered, and the
-/// reads complete once it is done.
+/// While a block commits (the store's write lock held), reads and
+/// submissions wait for it off the runtime's workers: on a one-worker server
+/// the requests that need no store (the OpenAPI document, the metrics) are
+/// still answered, and the others complete once it is done.
 #[test]
 fn reads_waiting_for_a_commit_do_not_hold_up_the_service() {
     let dir = tempfile::tempdir().unwrap();
@@ -586,7 +586,9 @@ fn reads_waiting_for_a_commit_do_not_hold_up_the_service() {
         .enable_all()
         .build()
         .unwrap();
-    let base = server.block_on(serve(ApiState::new(store.clone(), 100)));
+    let mut state = ApiState::new(store.clone(), 100);
+    state.clock = Arc::new(|| T0 + 10 * DAY);
+    let base = server.block_on(serve(state));
     let client = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -594,16 +596,24 @@ fn reads_waiting_for_a_commit_do_not_hold_up_the_service() {
     let http = reqwest::Client::new();
     let get = |path: &str| http.get(format!("{base}{path}")).send();
 
+    let gift = donation(&mut net, 250_00, "KHCR-4HFF-D0PJ-H0B8-FSQT");
+
     let committing = store.write().unwrap();
-    let reads: Vec<_> = [
+    let mut reads: Vec<_> = [
         "/v1/status",
         "/v1/campaigns",
         "/v1/blocks/1",
         "/v1/blocks/latest",
     ]
     .iter()
-    .map(|&p| (p, client.spawn(get(p))))
+    .map(|&p| (p, 200, client.spawn(get(p))))
     .collect();
+    // A submission is checked against the chain, so it waits too.
+    let submitted = http
+        .post(format!("{base}/v1/txs"))
+        .body(gift.to_canonical_json().unwrap())
+        .send();
+    reads.push(("POST /v1/txs", 202, client.spawn(submitted)));
     // Had the reads blocked the one worker on the lock, these would never
     // be answered; the bound only turns that into a failure instead of a
     // hang. The metrics give the last height they saw, without waiting.
@@ -615,13 +625,13 @@ fn reads_waiting_for_a_commit_do_not_hold_up_the_service() {
         assert_eq!(resp.status(), 200, "{path}");
     }
     assert!(
-        reads.iter().all(|(_, r)| !r.is_finished()),
+        reads.iter().all(|(_, _, r)| !r.is_finished()),
         "no read is answered while the store is locked"
     );
 
     drop(committing);
-    for (path, read) in reads {
+    for (path, status, read) in reads {
         let resp = client.block_on(read).unwrap().unwrap();
-        assert_eq!(resp.status(), 200, "{path}");
+        assert_eq!(resp.status(), status, "{path}");
     }
 }

@@ -78,18 +78,25 @@ fn to_json<T: serde::Serialize>(v: &T) -> Result<Value, ApiError> {
 /// Checks a transaction against the chain as it is now and keeps it in the
 /// pool: what `POST /v1/txs` and gossip from other nodes share.
 pub fn accept(state: &ApiState, tx: Transaction) -> Result<(), ApiError> {
-    {
-        let store = read(state)?;
-        let tip = store.tip();
-        validate::check_stateless(&tx, &tip.chain_id)?;
-        let time = (state.clock)().max(tip.time + 1);
-        let mut ex = Executor::new(store.kv(), tip.height + 1, time);
-        match ex.apply(&tx, 0) {
-            Ok(()) => {}
-            Err(ExecError::Tx(e)) => return Err(e.into()),
-            Err(ExecError::Kv(e)) => return Err(e.into()),
-        }
+    check(state, &*read(state)?, &tx)?;
+    keep(state, tx)
+}
+
+/// Checks a transaction against `store` as it is now.
+fn check(state: &ApiState, store: &Store, tx: &Transaction) -> Result<(), ApiError> {
+    let tip = store.tip();
+    validate::check_stateless(tx, &tip.chain_id)?;
+    let time = (state.clock)().max(tip.time + 1);
+    let mut ex = Executor::new(store.kv(), tip.height + 1, time);
+    match ex.apply(tx, 0) {
+        Ok(()) => Ok(()),
+        Err(ExecError::Tx(e)) => Err(e.into()),
+        Err(ExecError::Kv(e)) => Err(e.into()),
     }
+}
+
+/// Keeps a checked transaction in the pool.
+fn keep(state: &ApiState, tx: Transaction) -> Result<(), ApiError> {
     state.mempool.insert(tx).map_err(|e| match e {
         crate::mempool::MempoolError::AlreadyPending(_) => {
             ApiError::new(StatusCode::CONFLICT, e.code(), e.to_string())
@@ -118,7 +125,12 @@ pub async fn submit(
     })?;
     let tx = Transaction::decode(&body)?;
     let id = tx.id();
-    accept(&state, tx.clone())?;
+    let tx = with_store(&state, move |state, store| {
+        check(state, store, &tx)?;
+        Ok(tx)
+    })
+    .await?;
+    keep(&state, tx.clone())?;
     if let Some(g) = &state.gossip {
         // The others learn of it over gossip; should the outbox be full,
         // it still waits in this node's pool for this node's turn to
