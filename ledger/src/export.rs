@@ -11,6 +11,29 @@ use crate::query;
 /// The UTF-8 byte-order mark.
 pub const BOM: &[u8] = b"\xef\xbb\xbf";
 
+/// Which donations and disbursements an export takes: all, or those
+/// recorded in one civil year in China Standard Time, the year the annual
+/// figures count them in (`compliance`). Organisations and campaigns are
+/// always exported whole.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Period {
+    /// Everything on the chain.
+    #[default]
+    All,
+    /// Recorded in this year.
+    Year(i32),
+}
+
+impl Period {
+    /// Whether a record of block time `ms` belongs.
+    pub fn holds(self, ms: u64) -> bool {
+        match self {
+            Period::All => true,
+            Period::Year(y) => crate::time::year(ms) == y,
+        }
+    }
+}
+
 /// Why an export failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
@@ -121,6 +144,11 @@ pub fn campaigns<R: KvRead>(kv: &R) -> Result<Vec<u8>, ExportError> {
 /// `donations.csv`: donor tags only, never codes or names beyond the
 /// public display name the donor chose.
 pub fn donations<R: KvRead>(kv: &R) -> Result<Vec<u8>, ExportError> {
+    donations_in(kv, Period::All)
+}
+
+/// `donations.csv` of the donations recorded in `period`.
+pub fn donations_in<R: KvRead>(kv: &R, period: Period) -> Result<Vec<u8>, ExportError> {
     let mut w = writer();
     w.write_record([
         "donation_id",
@@ -139,6 +167,9 @@ pub fn donations<R: KvRead>(kv: &R) -> Result<Vec<u8>, ExportError> {
     ])?;
     for c in query::campaigns(kv, usize::MAX)? {
         for d in query::campaign_donations(kv, &c.campaign_id, 0, usize::MAX)? {
+            if !period.holds(d.time) {
+                continue;
+            }
             w.write_record([
                 &d.donation_id.to_hex(),
                 d.campaign_id.as_str(),
@@ -163,6 +194,11 @@ pub fn donations<R: KvRead>(kv: &R) -> Result<Vec<u8>, ExportError> {
 
 /// `disbursements.csv`.
 pub fn disbursements<R: KvRead>(kv: &R) -> Result<Vec<u8>, ExportError> {
+    disbursements_in(kv, Period::All)
+}
+
+/// `disbursements.csv` of the disbursements recorded in `period`.
+pub fn disbursements_in<R: KvRead>(kv: &R, period: Period) -> Result<Vec<u8>, ExportError> {
     let mut w = writer();
     w.write_record([
         "disbursement_id",
@@ -182,6 +218,9 @@ pub fn disbursements<R: KvRead>(kv: &R) -> Result<Vec<u8>, ExportError> {
     ])?;
     for c in query::campaigns(kv, usize::MAX)? {
         for x in query::campaign_disbursements(kv, &c.campaign_id, usize::MAX)? {
+            if !period.holds(x.time) {
+                continue;
+            }
             let kind = serde_json::to_value(x.recipient.kind)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_owned))
@@ -209,6 +248,11 @@ pub fn disbursements<R: KvRead>(kv: &R) -> Result<Vec<u8>, ExportError> {
 
 /// `allocations.csv`: which donation paid for which disbursement, to the fen.
 pub fn allocations<R: KvRead>(kv: &R) -> Result<Vec<u8>, ExportError> {
+    allocations_in(kv, Period::All)
+}
+
+/// `allocations.csv` of the disbursements recorded in `period`.
+pub fn allocations_in<R: KvRead>(kv: &R, period: Period) -> Result<Vec<u8>, ExportError> {
     let mut w = writer();
     w.write_record([
         "disbursement_id",
@@ -218,6 +262,9 @@ pub fn allocations<R: KvRead>(kv: &R) -> Result<Vec<u8>, ExportError> {
     ])?;
     for c in query::campaigns(kv, usize::MAX)? {
         for x in query::campaign_disbursements(kv, &c.campaign_id, usize::MAX)? {
+            if !period.holds(x.time) {
+                continue;
+            }
             for r in query::allocations_of_disbursement(kv, &x.disbursement_id, usize::MAX)? {
                 w.write_record([
                     &r.disbursement_id.to_hex(),
@@ -233,11 +280,35 @@ pub fn allocations<R: KvRead>(kv: &R) -> Result<Vec<u8>, ExportError> {
 
 /// Every export, by file name.
 pub fn all<R: KvRead>(kv: &R) -> Result<Vec<(&'static str, Vec<u8>)>, ExportError> {
+    all_in(kv, Period::All)
+}
+
+/// Every export, by file name, with the donations, disbursements and
+/// allocations of `period`.
+pub fn all_in<R: KvRead>(
+    kv: &R,
+    period: Period,
+) -> Result<Vec<(&'static str, Vec<u8>)>, ExportError> {
     Ok(vec![
         ("organisations.csv", organisations(kv)?),
         ("campaigns.csv", campaigns(kv)?),
-        ("donations.csv", donations(kv)?),
-        ("disbursements.csv", disbursements(kv)?),
-        ("allocations.csv", allocations(kv)?),
+        ("donations.csv", donations_in(kv, period)?),
+        ("disbursements.csv", disbursements_in(kv, period)?),
+        ("allocations.csv", allocations_in(kv, period)?),
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Period;
+
+    #[test]
+    fn a_year_turns_at_midnight_in_china() {
+        // 2026-01-01T00:00:00+08:00 is 2025-12-31T16:00:00Z.
+        let new_year = 1_767_196_800_000;
+        assert!(Period::Year(2026).holds(new_year));
+        assert!(!Period::Year(2026).holds(new_year - 1));
+        assert!(Period::Year(2025).holds(new_year - 1));
+        assert!(Period::All.holds(new_year - 1));
+    }
 }

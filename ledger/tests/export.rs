@@ -64,4 +64,21 @@ fn exports_keep_chinese_text_and_add_up() {
     let disb = rows(&export::disbursements(kv).unwrap());
     assert_eq!(disb.len(), 1);
     assert_eq!(disb[0][13], "flood-rebuild-2026");
+
+    // Everything here is recorded in 2026 (China Standard Time): the 2026
+    // export is the whole; the 2025 one keeps the organisations and
+    // campaigns and no money.
+    let whole = export::all(kv).unwrap();
+    assert_eq!(
+        export::all_in(kv, export::Period::Year(2026)).unwrap(),
+        whole
+    );
+    let before = export::all_in(kv, export::Period::Year(2025)).unwrap();
+    assert_eq!(before.len(), whole.len());
+    for ((name, b), (_, w)) in before.iter().zip(&whole) {
+        match *name {
+            "organisations.csv" | "campaigns.csv" => assert_eq!(b, w, "{name}"),
+            _ => assert!(rows(b).is_empty() && !rows(w).is_empty(), "{name}"),
+        }
+    }
 }

@@ -101,6 +101,32 @@ fn demo_builds_a_verifiable_history_and_reuses_it() {
     assert!(String::from_utf8(csv)
         .unwrap()
         .contains("乡村儿童营养午餐 2026"));
+    // A year's disbursements for the spreadsheet: the demo's history has
+    // some in 2026 and none in 2001.
+    let count = |dir: &std::path::Path| {
+        let text = std::fs::read_to_string(dir.join("disbursements.csv")).unwrap();
+        text.lines().count() - 1
+    };
+    let all = count(&dir.path().join("export"));
+    for (year, expect_some) in [("2026", true), ("2001", false)] {
+        let to = dir.path().join(format!("export-{year}"));
+        let out = Command::new(env!("CARGO_BIN_EXE_charity-node"))
+            .args(["export", "--store"])
+            .arg(dir.path().join("chain"))
+            .arg("--out")
+            .arg(&to)
+            .args(["--year", year])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let n = count(&to);
+        assert_eq!(n > 0, expect_some, "{year}: {n} disbursements");
+        assert!(n <= all, "{year}: {n} of {all}");
+    }
 
     // The second run reopens (and so re-verifies) the same chain, starts
     // the four validators as processes and submits one round of donations
