@@ -14,6 +14,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use charity_ledger::export::Period;
 use charity_ledger::hex::Hash;
 use charity_sdk::audit::{self, ApiAuditError};
 use charity_sdk::client::Client;
@@ -133,6 +134,44 @@ async fn the_api_audit_passes_an_honest_node_and_names_every_lie() {
         "{honest:?}"
     );
     assert!(honest.records > honest.transactions / 2, "{honest:?}");
+
+    // The regulator's exports, written from the audit's replay rather than
+    // on the node's word: every donation the node counts is there, with the
+    // campaigns' Chinese titles; a year with none keeps only the header.
+    let node = demo.base.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let to = dir.path().to_path_buf();
+    let (counted, written) = tokio::task::spawn_blocking(move || {
+        let client = Client::new(&node);
+        let g = audit::genesis(&client, None, None).unwrap();
+        let (_, replay) = audit::audit_replayed(&client, &g, |_, _, _| {}).unwrap();
+        let counted: u64 = client
+            .campaigns()
+            .unwrap()
+            .iter()
+            .map(|c| c.donation_count)
+            .sum();
+        let mut written = Vec::new();
+        for (sub, period) in [("all", Period::All), ("1999", Period::Year(1999))] {
+            written.push(audit::write_exports(&replay, &to.join(sub), period).unwrap());
+        }
+        (counted, written)
+    })
+    .await
+    .unwrap();
+    assert!(written.iter().all(|w| w.len() == 6), "{written:?}");
+    let rows = |sub: &str, file: &str| {
+        let bytes = std::fs::read(dir.path().join(sub).join(file)).unwrap();
+        assert!(bytes.starts_with(b"\xef\xbb\xbf"), "{sub}/{file}");
+        String::from_utf8(bytes).unwrap()
+    };
+    assert_eq!(
+        rows("all", "donations.csv").lines().count() as u64 - 1,
+        counted
+    );
+    assert_eq!(rows("1999", "donations.csv").lines().count(), 1);
+    assert!(rows("all", "campaigns.csv").contains("乡村儿童营养午餐 2026"));
+    assert_eq!(rows("all", "campaigns.csv"), rows("1999", "campaigns.csv"));
 
     // Pinned to another genesis, the audit refuses to start.
     let err = run_audit(demo.base.clone(), Some(Hash::from([7u8; 32])))

@@ -50,9 +50,13 @@ pub enum ApiAuditError {
         /// What the replay computed.
         computed: String,
     },
-    /// The node kept growing while the audit compared state.
-    #[error("the node kept adding blocks while its state was compared; run the audit again")]
-    Moving,
+    /// The published state differed from the replay in every comparison,
+    /// and the node grew during each, so a later block may be why.
+    #[error("what the node published differed from the replay each time, and it added blocks each time while its state was compared; run the audit again (the last difference: {0})")]
+    Moving(String),
+    /// The exports of the replayed state could not be computed or written.
+    #[error("exporting: {0}")]
+    Export(String),
 }
 
 impl ApiAuditError {
@@ -63,7 +67,8 @@ impl ApiAuditError {
             ApiAuditError::GenesisMismatch { .. } => "audit_genesis_mismatch",
             ApiAuditError::Chain(e) => e.code(),
             ApiAuditError::StateMismatch { .. } => "audit_state_mismatch",
-            ApiAuditError::Moving => "audit_node_moving",
+            ApiAuditError::Moving(_) => "audit_node_moving",
+            ApiAuditError::Export(_) => "audit_export_failed",
         }
     }
 }
@@ -204,15 +209,31 @@ pub fn genesis(
 pub fn audit(
     client: &Client,
     genesis: &Genesis,
-    mut progress: impl FnMut(u64, u64, u64),
+    progress: impl FnMut(u64, u64, u64),
 ) -> Result<ApiAuditReport, ApiAuditError> {
+    audit_replayed(client, genesis, progress).map(|(report, _)| report)
+}
+
+/// [`audit`], also giving the replay it ended with: the state recomputed
+/// from genesis, which matched what the node publishes, to read from
+/// (exports, for instance) without trusting the node for any of it.
+pub fn audit_replayed(
+    client: &Client,
+    genesis: &Genesis,
+    mut progress: impl FnMut(u64, u64, u64),
+) -> Result<(ApiAuditReport, Replay), ApiAuditError> {
     let source = ApiSource {
         client,
         last: Mutex::new(None),
     };
     let mut replay = Replay::new(genesis)?;
-    // The node may grow while we read; catch up, then compare at a height
-    // the node still reports after the comparison.
+    // The node may grow while we read. Every record it publishes must equal
+    // the replay's at `target`; what it publishes is read while it goes on
+    // committing, so a difference may be a later block's doing: then catch
+    // up and compare again. A comparison that finds none passes whether or
+    // not the node moved meanwhile, since all it published was then what
+    // the verified replay computes at `target`.
+    let mut last = String::new();
     for _ in 0..5 {
         let target = source.height().map_err(ApiAuditError::Node)?;
         if target < replay.height() {
@@ -222,24 +243,59 @@ pub fn audit(
             )));
         }
         replay.run(&source, target, &mut progress)?;
-        let compared = compare(client, replay.state(), target);
-        if source.height().map_err(ApiAuditError::Node)? != target {
-            // A block landed while we compared: catch up and compare again.
-            continue;
-        }
-        let records = compared?;
-        {
-            return Ok(ApiAuditReport {
-                genesis_hash: genesis
-                    .hash()
-                    .map_err(|e| ApiAuditError::Node(e.to_string()))?,
-                blocks: replay.blocks,
-                transactions: replay.transactions,
-                records,
-            });
-        }
+        let records = match compare(client, replay.state(), target) {
+            Ok(records) => records,
+            Err(e) => {
+                if source.height().map_err(ApiAuditError::Node)? != target {
+                    // A block landed while we compared: catch up and
+                    // compare again.
+                    last = e.to_string();
+                    continue;
+                }
+                return Err(e);
+            }
+        };
+        let report = ApiAuditReport {
+            genesis_hash: genesis
+                .hash()
+                .map_err(|e| ApiAuditError::Node(e.to_string()))?,
+            blocks: replay.blocks,
+            transactions: replay.transactions,
+            records,
+        };
+        return Ok((report, replay));
     }
-    Err(ApiAuditError::Moving)
+    Err(ApiAuditError::Moving(last))
+}
+
+/// Writes the exports of an audited replay into `dir`: the CSV files and
+/// the IATI XML that `charity-node export` writes from a store, here
+/// computed from the state the audit recomputed, so that nothing in them is
+/// taken on the node's word. Each file is written whole or not at all
+/// (beside its name, then renamed). Returns the paths written.
+pub fn write_exports(
+    replay: &Replay,
+    dir: &std::path::Path,
+    period: charity_ledger::export::Period,
+) -> Result<Vec<std::path::PathBuf>, ApiAuditError> {
+    let failed =
+        |what: &str, e: &dyn std::fmt::Display| ApiAuditError::Export(format!("{what}: {e}"));
+    let kv = replay.state();
+    let mut files = charity_ledger::export::all_in(kv, period).map_err(|e| failed("CSV", &e))?;
+    let iati =
+        charity_ledger::iati::activities(kv, replay.time()).map_err(|e| failed("IATI XML", &e))?;
+    files.push(("iati-activities.xml", iati));
+    std::fs::create_dir_all(dir).map_err(|e| failed(&dir.display().to_string(), &e))?;
+    let mut written = Vec::new();
+    for (name, bytes) in files {
+        let path = dir.join(name);
+        let partial = dir.join(format!(".{name}.partial"));
+        std::fs::write(&partial, &bytes)
+            .and_then(|()| std::fs::rename(&partial, &path))
+            .map_err(|e| failed(&path.display().to_string(), &e))?;
+        written.push(path);
+    }
+    Ok(written)
 }
 
 fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, ApiAuditError> {

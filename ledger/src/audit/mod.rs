@@ -218,6 +218,11 @@ impl Replay {
         self.tip.height
     }
 
+    /// The block time of the last block replayed (of genesis before any).
+    pub fn time(&self) -> u64 {
+        self.tip.time
+    }
+
     /// The replayed state. A transaction row that was compared with the
     /// source's as its block was replayed is held as its location part
     /// only ([`CommittedTx::location_part`]).

@@ -102,6 +102,16 @@ enum Command {
         /// The genesis hash to expect.
         #[arg(long)]
         genesis_hash: Option<String>,
+        /// Once the chain checks out, write the exports into this directory
+        /// (the CSV files and the IATI XML that `charity-node export`
+        /// writes), computed from the replayed state: nothing in them is
+        /// taken on the node's word.
+        #[arg(long)]
+        export: Option<PathBuf>,
+        /// With --export: only the donations, disbursements and allocations
+        /// recorded in this year (China Standard Time).
+        #[arg(long, requires = "export", value_parser = clap::value_parser!(i32).range(1970..=9999))]
+        year: Option<i32>,
     },
     /// Checks that the node's latest checkpoint is signed and extends the
     /// one saved in --state (a consistency proof); exits 2 and prints both
@@ -334,6 +344,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Audit {
             genesis,
             genesis_hash,
+            export,
+            year,
         } => {
             let file = genesis
                 .as_ref()
@@ -358,14 +370,27 @@ fn run(cli: Cli) -> Result<()> {
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
             );
             let started = std::time::Instant::now();
-            let report = charity_sdk::audit::audit(&node, &g, |h, target, txs| {
+            let audited = charity_sdk::audit::audit_replayed(&node, &g, |h, target, txs| {
                 bar.set_length(target);
                 bar.set_position(h);
                 bar.set_message(format!("{txs} transactions"));
             });
             bar.finish_and_clear();
-            let report = report.map_err(|e| anyhow!("audit failed [{}]: {e}", e.code()))?;
+            use charity_ledger::export::Period;
+            let (report, replay) =
+                audited.map_err(|e| anyhow!("audit failed [{}]: {e}", e.code()))?;
             let secs = started.elapsed().as_secs_f64();
+            let written: Vec<String> = match &export {
+                Some(dir) => {
+                    let period = year.map_or(Period::All, Period::Year);
+                    charity_sdk::audit::write_exports(&replay, dir, period)
+                        .map_err(|e| anyhow!("audit passed, export failed [{}]: {e}", e.code()))?
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect()
+                }
+                None => Vec::new(),
+            };
             let pinned_note = if file.is_some() || pinned.is_some() {
                 "pinned"
             } else {
@@ -380,15 +405,20 @@ fn run(cli: Cli) -> Result<()> {
                     "transactions": report.transactions,
                     "records_compared": report.records,
                     "seconds": secs,
+                    "exported": written,
                 }),
                 format!(
-                    "chain intact: {} blocks and {} transactions re-verified from genesis {} ({pinned_note}), {} published records match the replay; {:.1} s ({:.0} tx/s)",
+                    "chain intact: {} blocks and {} transactions re-verified from genesis {} ({pinned_note}), {} published records match the replay; {:.1} s ({:.0} tx/s){}",
                     report.blocks,
                     report.transactions,
                     report.genesis_hash,
                     report.records,
                     secs,
-                    report.transactions as f64 / secs.max(1e-9)
+                    report.transactions as f64 / secs.max(1e-9),
+                    written
+                        .iter()
+                        .map(|p| format!("\nwritten from the replay: {p}"))
+                        .collect::<String>()
                 ),
             );
         }
