@@ -197,16 +197,28 @@ pub async fn receipt(
     .await
 }
 
+/// A block height from the path.
+fn height(h: Result<Path<String>, PathRejection>) -> Result<u64, ApiError> {
+    let h = path(h)?;
+    h.parse().map_err(|_| {
+        ApiError::bad_request("invalid_height", format!("{h:?} is not a block height"))
+    })
+}
+
+fn unknown_block(store: &Store, height: u64) -> ApiError {
+    ApiError::not_found(
+        "unknown_block",
+        format!(
+            "there is no block {height}; the chain is at {}",
+            store.tip().height
+        ),
+    )
+}
+
 fn block_json(store: &Store, height: u64) -> Answer {
-    let header = store.header(height)?.ok_or_else(|| {
-        ApiError::not_found(
-            "unknown_block",
-            format!(
-                "there is no block {height}; the chain is at {}",
-                store.tip().height
-            ),
-        )
-    })?;
+    let header = store
+        .header(height)?
+        .ok_or_else(|| unknown_block(store, height))?;
     Ok(Json(json!({
         "header": to_json(&header)?,
         "hash": store.block_hash(height)?,
@@ -221,14 +233,10 @@ pub async fn block(
     State(state): State<ApiState>,
     h: Result<Path<String>, PathRejection>,
 ) -> Answer {
-    let h = path(h)?;
-    let height: u64 = h.parse().map_err(|_| {
-        ApiError::bad_request("invalid_height", format!("{h:?} is not a block height"))
-    })?;
+    let height = height(h)?;
     with_store(&state, move |_, store| block_json(store, height)).await
 }
 
-/// `GET /v1/blocks/latest`.
 /// `GET /v1/blocks/{height}/txs`: the block's transactions, in block
 /// order, for auditors who replay the chain.
 #[utoipa::path(get, path = "/v1/blocks/{height}/txs", params(("height" = u64, Path, description = "Block height, from 1")), responses((status = 200, description = "{height, txs: [{body, sig}]} in block order"), (status = 400, description = "Malformed input: {code, message}"), (status = 404, description = "Unknown block: {code, message}")))]
@@ -236,36 +244,33 @@ pub async fn block_txs(
     State(state): State<ApiState>,
     h: Result<Path<String>, PathRejection>,
 ) -> Answer {
-    let h = path(h)?;
-    let height: u64 = h.parse().map_err(|_| {
-        ApiError::bad_request("invalid_height", format!("{h:?} is not a block height"))
-    })?;
+    let height = height(h)?;
     with_store(&state, move |_, store| {
-        let block = store.block(height)?.ok_or_else(|| {
-            ApiError::not_found(
-                "unknown_block",
-                format!(
-                    "there is no block {height}; the chain is at {}",
-                    store.tip().height
-                ),
-            )
-        })?;
+        let block = store
+            .block(height)?
+            .ok_or_else(|| unknown_block(store, height))?;
         Ok(Json(json!({"height": height, "txs": to_json(&block.txs)?})))
     })
     .await
 }
 
+/// The latest block's height; 503 while there is none.
+fn latest_height(store: &Store) -> Result<u64, ApiError> {
+    match store.tip().height {
+        0 => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no_blocks",
+            "the chain has no blocks yet",
+        )),
+        h => Ok(h),
+    }
+}
+
+/// `GET /v1/blocks/latest`.
 #[utoipa::path(get, path = "/v1/blocks/latest", responses((status = 200, description = "{header, hash, commit, tx_ids} of the latest block"), (status = 503, description = "No blocks yet")))]
 pub async fn latest_block(State(state): State<ApiState>) -> Answer {
     with_store(&state, move |_, store| {
-        let h = store.tip().height;
-        if h == 0 {
-            return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "no_blocks",
-                "the chain has no blocks yet",
-            ));
-        }
+        let h = latest_height(store)?;
         block_json(store, h)
     })
     .await
@@ -275,14 +280,7 @@ pub async fn latest_block(State(state): State<ApiState>) -> Answer {
 #[utoipa::path(get, path = "/v1/checkpoint", responses((status = 200, description = "{header, commit} of the latest block"), (status = 503, description = "No blocks yet")))]
 pub async fn checkpoint(State(state): State<ApiState>) -> Answer {
     with_store(&state, move |_, store| {
-        let h = store.tip().height;
-        if h == 0 {
-            return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "no_blocks",
-                "the chain has no blocks yet",
-            ));
-        }
+        let h = latest_height(store)?;
         let header = store.header(h)?.ok_or_else(|| {
             ApiError::internal("storage_corrupt", format!("header {h} is missing"))
         })?;
