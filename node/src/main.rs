@@ -145,19 +145,14 @@ enum Command {
 
 fn export(store: &std::path::Path, out: &std::path::Path, year: Option<i32>) -> anyhow::Result<()> {
     use anyhow::Context;
+    use charity_ledger::export::Period;
     let store = charity_ledger::Store::open(store)
         .with_context(|| format!("opening the store at {}", store.display()))?;
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    use charity_ledger::export::{self, Period};
     let period = year.map_or(Period::All, Period::Year);
-    let files = export::all_in(store.kv(), period)
-        .map_err(|e| anyhow::anyhow!("exporting [{}]: {e}", e.code()))?;
-    let iati = charity_ledger::iati::activities(store.kv(), store.tip().time)
-        .map_err(|e| anyhow::anyhow!("exporting IATI XML [{}]: {e}", e.code()))?;
-    for (name, bytes) in files.into_iter().chain([("iati-activities.xml", iati)]) {
-        let path = out.join(name);
-        std::fs::write(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
-        println!("{} ({} bytes)", path.display(), bytes.len());
+    let written = charity_sdk::exports::write(store.kv(), store.tip().time, out, period)
+        .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))?;
+    for (path, len) in written {
+        println!("{} ({len} bytes)", path.display());
     }
     Ok(())
 }

@@ -153,7 +153,10 @@ async fn the_api_audit_passes_an_honest_node_and_names_every_lie() {
             .sum();
         let mut written = Vec::new();
         for (sub, period) in [("all", Period::All), ("1999", Period::Year(1999))] {
-            written.push(audit::write_exports(&replay, &to.join(sub), period).unwrap());
+            written.push(
+                charity_sdk::exports::write(replay.state(), replay.time(), &to.join(sub), period)
+                    .unwrap(),
+            );
         }
         (counted, written)
     })

@@ -54,9 +54,6 @@ pub enum ApiAuditError {
     /// and the node grew during each, so a later block may be why.
     #[error("what the node published differed from the replay each time, and it added blocks each time while its state was compared; run the audit again (the last difference: {0})")]
     Moving(String),
-    /// The exports of the replayed state could not be computed or written.
-    #[error("exporting: {0}")]
-    Export(String),
 }
 
 impl ApiAuditError {
@@ -68,7 +65,6 @@ impl ApiAuditError {
             ApiAuditError::Chain(e) => e.code(),
             ApiAuditError::StateMismatch { .. } => "audit_state_mismatch",
             ApiAuditError::Moving(_) => "audit_node_moving",
-            ApiAuditError::Export(_) => "audit_export_failed",
         }
     }
 }
@@ -266,36 +262,6 @@ pub fn audit_replayed(
         return Ok((report, replay));
     }
     Err(ApiAuditError::Moving(last))
-}
-
-/// Writes the exports of an audited replay into `dir`: the CSV files and
-/// the IATI XML that `charity-node export` writes from a store, here
-/// computed from the state the audit recomputed, so that nothing in them is
-/// taken on the node's word. Each file is written whole or not at all
-/// (beside its name, then renamed). Returns the paths written.
-pub fn write_exports(
-    replay: &Replay,
-    dir: &std::path::Path,
-    period: charity_ledger::export::Period,
-) -> Result<Vec<std::path::PathBuf>, ApiAuditError> {
-    let failed =
-        |what: &str, e: &dyn std::fmt::Display| ApiAuditError::Export(format!("{what}: {e}"));
-    let kv = replay.state();
-    let mut files = charity_ledger::export::all_in(kv, period).map_err(|e| failed("CSV", &e))?;
-    let iati =
-        charity_ledger::iati::activities(kv, replay.time()).map_err(|e| failed("IATI XML", &e))?;
-    files.push(("iati-activities.xml", iati));
-    std::fs::create_dir_all(dir).map_err(|e| failed(&dir.display().to_string(), &e))?;
-    let mut written = Vec::new();
-    for (name, bytes) in files {
-        let path = dir.join(name);
-        let partial = dir.join(format!(".{name}.partial"));
-        std::fs::write(&partial, &bytes)
-            .and_then(|()| std::fs::rename(&partial, &path))
-            .map_err(|e| failed(&path.display().to_string(), &e))?;
-        written.push(path);
-    }
-    Ok(written)
 }
 
 fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, ApiAuditError> {

@@ -98,6 +98,7 @@
 pub mod amount;
 pub mod audit;
 pub mod client;
+pub mod exports;
 pub mod import;
 pub mod keys;
 pub mod tx;

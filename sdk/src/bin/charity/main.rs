@@ -383,10 +383,10 @@ fn run(cli: Cli) -> Result<()> {
             let written: Vec<String> = match &export {
                 Some(dir) => {
                     let period = year.map_or(Period::All, Period::Year);
-                    charity_sdk::audit::write_exports(&replay, dir, period)
+                    charity_sdk::exports::write(replay.state(), replay.time(), dir, period)
                         .map_err(|e| anyhow!("audit passed, export failed [{}]: {e}", e.code()))?
                         .iter()
-                        .map(|p| p.display().to_string())
+                        .map(|(p, _)| p.display().to_string())
                         .collect()
                 }
                 None => Vec::new(),
