@@ -15,6 +15,7 @@ use charity_ledger::receipt::{verify_receipt, Receipt};
 use charity_ledger::tx::TxKind;
 use charity_ledger::{merkle, Genesis, Keypair, Store, Transaction};
 use charity_node::api::{router, ApiState, BlockEvent};
+use charity_sdk::client::HEIGHT_HEADER;
 use serde_json::Value;
 
 const CHAIN: &str = "charity-api-test";
@@ -261,6 +262,18 @@ async fn the_api_serves_the_chain_and_checks_submissions() {
         "unknown_block"
     );
     assert_eq!(get(&c, format!("{base}/v1/blocks/abc")).await.0, 400);
+    // Every answer read from the chain says the height it was read at.
+    let at = |path: &'static str| {
+        let (c, base) = (c.clone(), base.clone());
+        async move {
+            let r = c.get(format!("{base}{path}")).send().await.unwrap();
+            r.headers()
+                .get(HEIGHT_HEADER)
+                .map(|h| h.to_str().unwrap().to_string())
+        }
+    };
+    assert_eq!(at("/v1/campaigns").await.as_deref(), Some("5"));
+    assert_eq!(at("/v1/blocks/2").await.as_deref(), Some("5"));
 
     // A good submission is pending, then committed.
     let good = donation(&mut net, 250_00, "KHCR-4HFF-D0PJ-H0B8-FSQT");
@@ -295,6 +308,12 @@ async fn the_api_serves_the_chain_and_checks_submissions() {
         (Some("committed"), Some(6))
     );
     assert!(state.mempool.is_empty());
+    assert_eq!(at("/v1/campaigns").await.as_deref(), Some("6"));
+    assert_eq!(
+        at("/v1/openapi.json").await,
+        None,
+        "not read from the chain"
+    );
 
     // Rejections, each with its code and status.
     let (s, v) = post(&c, &base, good.to_canonical_json().unwrap()).await;

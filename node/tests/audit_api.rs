@@ -1,9 +1,10 @@
 //! `charity audit --node`, the sdk's audit over the API: it passes against
 //! an honest node, and against a proxy that lies (a changed amount, a
 //! forged commit, garbage, a truncated answer, an endless one, none at all,
-//! a published total that the chain does not support, another genesis) it
-//! fails with a clear reason, naming the height and field; it never hangs
-//! or panics.
+//! a published total that the chain does not support, an answer that does
+//! not say the height it was read at or says a wrong one, another genesis)
+//! it fails with a clear reason, naming the height and field; it never
+//! hangs or panics.
 
 mod common;
 
@@ -17,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use charity_ledger::export::Period;
 use charity_ledger::hex::Hash;
 use charity_sdk::audit::{self, ApiAuditError};
-use charity_sdk::client::Client;
+use charity_sdk::client::{Client, HEIGHT_HEADER};
 use common::Demo;
 use serde_json::Value;
 
@@ -30,6 +31,12 @@ enum Lie {
     Silent,
     Truncated,
     Total,
+    /// `/v1/orgs` without the height it was read at.
+    Unstated,
+    /// `/v1/campaigns` said to be read at height 1.
+    Rewound,
+    /// `/v1/campaigns` said to be read 1,000 blocks ahead of the chain.
+    Ahead,
 }
 
 struct Proxy {
@@ -50,6 +57,16 @@ async fn forward(State(p): State<Arc<Proxy>>, uri: Uri) -> Response {
         Err(e) => return (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
     };
     let status = r.status();
+    let height: Option<u64> = r
+        .headers()
+        .get(HEIGHT_HEADER)
+        .map(|h| h.to_str().unwrap().parse().unwrap());
+    let height = match p.lie {
+        Lie::Unstated if path == "/v1/orgs" => None,
+        Lie::Rewound if path == "/v1/campaigns" => Some(1),
+        Lie::Ahead if path == "/v1/campaigns" => height.map(|h| h + 1_000),
+        _ => height,
+    };
     let body: Bytes = r.bytes().await.unwrap_or_default();
     let block = format!("/v1/blocks/{}", p.at);
     let out: Vec<u8> = match p.lie {
@@ -92,7 +109,13 @@ async fn forward(State(p): State<Arc<Proxy>>, uri: Uri) -> Response {
         }
         _ => body.to_vec(),
     };
-    (status, [("content-type", "application/json")], out).into_response()
+    let mut answer = (status, [("content-type", "application/json")], out).into_response();
+    if let Some(h) = height {
+        answer
+            .headers_mut()
+            .insert(HEIGHT_HEADER, h.to_string().parse().unwrap());
+    }
+    answer
 }
 
 async fn proxy(upstream: &str, lie: Lie, at: u64) -> String {
@@ -136,21 +159,22 @@ async fn the_api_audit_passes_an_honest_node_and_names_every_lie() {
     assert!(honest.records > honest.transactions / 2, "{honest:?}");
 
     // The regulator's exports, written from the audit's replay rather than
-    // on the node's word: every donation the node counts is there, with the
-    // campaigns' Chinese titles; a year with none keeps only the header.
+    // on the node's word: every donation the node counted before the audit
+    // (it goes on taking more) and every one the replay holds is there,
+    // with the campaigns' Chinese titles; a year with none keeps only the
+    // header.
     let node = demo.base.clone();
     let dir = tempfile::tempdir().unwrap();
     let to = dir.path().to_path_buf();
-    let (counted, written) = tokio::task::spawn_blocking(move || {
+    let (before, replayed, written) = tokio::task::spawn_blocking(move || {
         let client = Client::new(&node);
+        let count = |campaigns: Vec<charity_ledger::records::CampaignRecord>| -> u64 {
+            campaigns.iter().map(|c| c.donation_count).sum()
+        };
+        let before = count(client.campaigns().unwrap());
         let g = audit::genesis(&client, None, None).unwrap();
         let (_, replay) = audit::audit_replayed(&client, &g, |_, _, _| {}).unwrap();
-        let counted: u64 = client
-            .campaigns()
-            .unwrap()
-            .iter()
-            .map(|c| c.donation_count)
-            .sum();
+        let replayed = count(charity_ledger::query::campaigns(replay.state(), usize::MAX).unwrap());
         let mut written = Vec::new();
         for (sub, period) in [("all", Period::All), ("1999", Period::Year(1999))] {
             written.push(
@@ -158,7 +182,7 @@ async fn the_api_audit_passes_an_honest_node_and_names_every_lie() {
                     .unwrap(),
             );
         }
-        (counted, written)
+        (before, replayed, written)
     })
     .await
     .unwrap();
@@ -168,10 +192,9 @@ async fn the_api_audit_passes_an_honest_node_and_names_every_lie() {
         assert!(bytes.starts_with(b"\xef\xbb\xbf"), "{sub}/{file}");
         String::from_utf8(bytes).unwrap()
     };
-    assert_eq!(
-        rows("all", "donations.csv").lines().count() as u64 - 1,
-        counted
-    );
+    let exported = rows("all", "donations.csv").lines().count() as u64 - 1;
+    assert_eq!(exported, replayed);
+    assert!(exported >= before, "{exported} < {before}");
     assert_eq!(rows("1999", "donations.csv").lines().count(), 1);
     assert!(rows("all", "campaigns.csv").contains("乡村儿童营养午餐 2026"));
     assert_eq!(rows("all", "campaigns.csv"), rows("1999", "campaigns.csv"));
@@ -223,13 +246,36 @@ async fn the_api_audit_passes_an_honest_node_and_names_every_lie() {
             "longer than 16777216 bytes",
         ),
         (Lie::Total, "audit_state_mismatch", "campaigns[1].raised"),
+        (
+            Lie::Unstated,
+            "audit_node_unreadable",
+            "no ledger-height header",
+        ),
+        (
+            Lie::Rewound,
+            "audit_node_unreadable",
+            "answered at height 1, after",
+        ),
+        (
+            Lie::Ahead,
+            "audit_unreadable_block",
+            "cannot read the block",
+        ),
     ] {
         let url = proxy(&demo.base, lie, at).await;
         let err = run_audit(url, Some(honest.genesis_hash)).await.unwrap_err();
         let msg = err.to_string();
         let code_seen = err.code();
         // State lies are found after the replay; chain lies at their height.
-        if !matches!(lie, Lie::Total) {
+        if matches!(
+            lie,
+            Lie::Amount
+                | Lie::ForgedCommit
+                | Lie::Garbage
+                | Lie::Truncated
+                | Lie::Silent
+                | Lie::Endless
+        ) {
             assert!(msg.starts_with(&format!("height {at}: ")), "{lie:?}: {msg}");
         }
         assert_eq!(code_seen, code, "{lie:?}: {msg}");

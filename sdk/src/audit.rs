@@ -18,7 +18,7 @@ use charity_ledger::kv::MemKv;
 use charity_ledger::{query, Block, CommitCertificate, Genesis, Transaction};
 use serde_json::Value;
 
-use crate::client::{Client, ClientError};
+use crate::client::{Client, ClientError, HEIGHT_HEADER};
 
 /// Why an audit over the API failed.
 #[derive(Debug, thiserror::Error)]
@@ -38,7 +38,8 @@ pub enum ApiAuditError {
     /// The chain does not re-verify.
     #[error("{0}")]
     Chain(#[from] AuditError),
-    /// The node publishes state that differs from the replayed state.
+    /// The node publishes state that differs from the replayed state at
+    /// the height it says the answer was read at.
     #[error("at height {height} the node publishes {what} = {published}, but the replay computes {computed}")]
     StateMismatch {
         /// The height both were compared at.
@@ -50,10 +51,6 @@ pub enum ApiAuditError {
         /// What the replay computed.
         computed: String,
     },
-    /// The published state differed from the replay in every comparison,
-    /// and the node grew during each, so a later block may be why.
-    #[error("what the node published differed from the replay each time, and it added blocks each time while its state was compared; run the audit again (the last difference: {0})")]
-    Moving(String),
 }
 
 impl ApiAuditError {
@@ -64,7 +61,6 @@ impl ApiAuditError {
             ApiAuditError::GenesisMismatch { .. } => "audit_genesis_mismatch",
             ApiAuditError::Chain(e) => e.code(),
             ApiAuditError::StateMismatch { .. } => "audit_state_mismatch",
-            ApiAuditError::Moving(_) => "audit_node_moving",
         }
     }
 }
@@ -223,45 +219,63 @@ pub fn audit_replayed(
         last: Mutex::new(None),
     };
     let mut replay = Replay::new(genesis)?;
-    // The node may grow while we read. Every record it publishes must equal
-    // the replay's at `target`; what it publishes is read while it goes on
-    // committing, so a difference may be a later block's doing: then catch
-    // up and compare again. A comparison that finds none passes whether or
-    // not the node moved meanwhile, since all it published was then what
-    // the verified replay computes at `target`.
-    let mut last = String::new();
-    for _ in 0..5 {
-        let target = source.height().map_err(ApiAuditError::Node)?;
-        if target < replay.height() {
+    let target = source.height().map_err(ApiAuditError::Node)?;
+    replay.run(&source, target, &mut progress)?;
+    // The node may go on committing while its state is compared: each
+    // answer says the height it was read at, and is compared with the
+    // replay carried on to exactly that height.
+    let mut chase = Chase {
+        source: &source,
+        replay,
+        progress,
+    };
+    let records = compare(&mut chase)?;
+    let replay = chase.replay;
+    let report = ApiAuditReport {
+        genesis_hash: genesis
+            .hash()
+            .map_err(|e| ApiAuditError::Node(e.to_string()))?,
+        blocks: replay.blocks,
+        transactions: replay.transactions,
+        records,
+    };
+    Ok((report, replay))
+}
+
+/// The replay, carried on block by block to the height of each answer it
+/// is compared with.
+struct Chase<'a, P> {
+    source: &'a ApiSource<'a>,
+    replay: Replay,
+    progress: P,
+}
+
+impl<P: FnMut(u64, u64, u64)> Chase<'_, P> {
+    /// GETs `path`, carries the replay on to the height the answer was read
+    /// at, and returns the answer with that height. A node's chain only
+    /// grows, so an answer read below a block it already served (or one
+    /// without its height) is refused.
+    fn get(&mut self, path: &str) -> Result<(Value, u64), ApiAuditError> {
+        let (v, height) = self.source.client.get_json_at(path)?;
+        let height = height.ok_or_else(|| {
+            ApiAuditError::Node(format!(
+                "{path}: the answer does not say which height it was read at (no {HEIGHT_HEADER} header)"
+            ))
+        })?;
+        if height < self.replay.height() {
             return Err(ApiAuditError::Node(format!(
-                "the node now reports height {target} after serving block {}",
-                replay.height()
+                "{path} was answered at height {height}, after the node had served block {}",
+                self.replay.height()
             )));
         }
-        replay.run(&source, target, &mut progress)?;
-        let records = match compare(client, replay.state(), target) {
-            Ok(records) => records,
-            Err(e) => {
-                if source.height().map_err(ApiAuditError::Node)? != target {
-                    // A block landed while we compared: catch up and
-                    // compare again.
-                    last = e.to_string();
-                    continue;
-                }
-                return Err(e);
-            }
-        };
-        let report = ApiAuditReport {
-            genesis_hash: genesis
-                .hash()
-                .map_err(|e| ApiAuditError::Node(e.to_string()))?,
-            blocks: replay.blocks,
-            transactions: replay.transactions,
-            records,
-        };
-        return Ok((report, replay));
+        self.replay.run(self.source, height, &mut self.progress)?;
+        Ok((v, height))
     }
-    Err(ApiAuditError::Moving(last))
+
+    /// The replayed state at the height of the last answer.
+    fn state(&self) -> &MemKv {
+        self.replay.state()
+    }
 }
 
 fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, ApiAuditError> {
@@ -317,34 +331,27 @@ fn same(height: u64, what: &str, published: &Value, computed: &Value) -> Result<
     }
 }
 
-/// Compares what the node publishes with the replayed state; returns the
-/// number of records compared.
-fn compare(client: &Client, state: &MemKv, height: u64) -> Result<u64, ApiAuditError> {
+/// Compares what the node publishes with the replayed state, each answer
+/// at the height it was read at; returns the number of records compared.
+fn compare<P: FnMut(u64, u64, u64)>(chase: &mut Chase<'_, P>) -> Result<u64, ApiAuditError> {
     let kv_err = |e: charity_ledger::kv::KvError| ApiAuditError::Node(e.to_string());
     let mut records = 0u64;
-    let orgs = query::orgs(state, usize::MAX).map_err(kv_err)?;
-    same(
-        height,
-        "orgs",
-        &client.get_json("/v1/orgs")?,
-        &to_value(&orgs)?,
-    )?;
+    let (published, height) = chase.get("/v1/orgs")?;
+    let orgs = query::orgs(chase.state(), usize::MAX).map_err(kv_err)?;
+    same(height, "orgs", &published, &to_value(&orgs)?)?;
     records += orgs.len() as u64;
-    let campaigns = query::campaigns(state, usize::MAX).map_err(kv_err)?;
-    same(
-        height,
-        "campaigns",
-        &client.get_json("/v1/campaigns")?,
-        &to_value(&campaigns)?,
-    )?;
+    let (published, height) = chase.get("/v1/campaigns")?;
+    let campaigns = query::campaigns(chase.state(), usize::MAX).map_err(kv_err)?;
+    same(height, "campaigns", &published, &to_value(&campaigns)?)?;
     records += campaigns.len() as u64;
     for c in &campaigns {
         let id = &c.campaign_id;
         // Donations, page by page.
         let mut from = 0u64;
         loop {
-            let page =
-                client.get_json(&format!("/v1/campaigns/{id}?from_seq={from}&limit=1000"))?;
+            let (page, height) =
+                chase.get(&format!("/v1/campaigns/{id}?from_seq={from}&limit=1000"))?;
+            let state = chase.state();
             let mine = query::campaign_donations(state, id, from, 1_000).map_err(kv_err)?;
             same(
                 height,

@@ -14,6 +14,10 @@ use charity_ledger::validators::PowerEntry;
 use charity_ledger::Transaction;
 use serde_json::Value;
 
+/// The header in which a node gives, with every answer read from its
+/// chain, the height of the block whose state the answer shows.
+pub const HEIGHT_HEADER: &str = "ledger-height";
+
 /// The largest answer read from a node (16 MiB).
 const MAX_ANSWER: u64 = 16 * 1024 * 1024;
 
@@ -96,11 +100,14 @@ impl Client {
         }
     }
 
+    /// Reads the answer to `r`: its body (at most [`MAX_ANSWER`] bytes) and
+    /// its [`HEIGHT_HEADER`], if any; an error status is the node's
+    /// `{code, message}`.
     fn answer(
         &self,
         url: &str,
         r: Result<ureq::Response, ureq::Error>,
-    ) -> Result<Vec<u8>, ClientError> {
+    ) -> Result<(Vec<u8>, Option<String>), ClientError> {
         let read = |resp: ureq::Response| -> Result<Vec<u8>, ClientError> {
             let mut buf = Vec::new();
             // One byte past the limit tells a long answer from one that
@@ -122,7 +129,10 @@ impl Client {
             Ok(buf)
         };
         match r {
-            Ok(resp) => read(resp),
+            Ok(resp) => {
+                let height = resp.header(HEIGHT_HEADER).map(str::to_owned);
+                Ok((read(resp)?, height))
+            }
             Err(ureq::Error::Status(status, resp)) => {
                 let body = read(resp).unwrap_or_default();
                 let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
@@ -139,21 +149,39 @@ impl Client {
         }
     }
 
-    /// GETs `path` and returns the body.
-    pub fn get_bytes(&self, path: &str) -> Result<Vec<u8>, ClientError> {
+    fn get(&self, path: &str) -> Result<(String, Vec<u8>, Option<String>), ClientError> {
         let url = format!("{}{path}", self.base);
         let r = self.agent.get(&url).call();
-        self.answer(&url, r)
+        let (body, height) = self.answer(&url, r)?;
+        Ok((url, body, height))
+    }
+
+    /// GETs `path` and returns the body.
+    pub fn get_bytes(&self, path: &str) -> Result<Vec<u8>, ClientError> {
+        self.get(path).map(|(_, body, _)| body)
     }
 
     /// GETs `path` as JSON.
     pub fn get_json(&self, path: &str) -> Result<Value, ClientError> {
-        let url = format!("{}{path}", self.base);
-        let b = self.get_bytes(path)?;
-        serde_json::from_slice(&b).map_err(|e| ClientError::Decode {
+        self.get_json_at(path).map(|(v, _)| v)
+    }
+
+    /// GETs `path` as JSON, with the height of the block whose state the
+    /// node says it shows (its [`HEIGHT_HEADER`]): `None` if it gave none.
+    pub fn get_json_at(&self, path: &str) -> Result<(Value, Option<u64>), ClientError> {
+        let (url, body, height) = self.get(path)?;
+        let height = match height {
+            None => None,
+            Some(h) => Some(h.parse().map_err(|_| ClientError::Decode {
+                url: url.clone(),
+                reason: format!("{HEIGHT_HEADER} {h:?} is not a block height"),
+            })?),
+        };
+        let v = serde_json::from_slice(&body).map_err(|e| ClientError::Decode {
             url,
             reason: e.to_string(),
-        })
+        })?;
+        Ok((v, height))
     }
 
     /// Submits a signed transaction; the node checks it and keeps it.

@@ -2,7 +2,8 @@
 //! demo` on loopback): every transaction kind round-trips; a receipt
 //! fetched and saved verifies offline and fails after a changed byte; a
 //! CSV import of 10,000 donations with bad rows submits exactly the good
-//! ones, and a second run adds nothing; bad input is a one-line error.
+//! ones, and a second run adds nothing, while an audit of the node from
+//! genesis passes and writes the exports; bad input is a one-line error.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -497,6 +498,17 @@ fn every_kind_round_trips_and_a_batch_imports_once() {
     let before = get(n, "/v1/campaigns/cli-test")["campaign"]["donation_count"]
         .as_u64()
         .unwrap();
+    // A regulator audits the node from genesis while the import and the
+    // demo's live donations keep it committing: each answer it compares
+    // says the height it was read at, so a moving node passes, and the
+    // exports come from the audit's own replay.
+    let audited = work.path().join("audited");
+    let auditing = {
+        let (node, audited) = (n.to_string(), audited.clone());
+        std::thread::spawn(move || {
+            charity(&node, &["audit", "--export", audited.to_str().unwrap()])
+        })
+    };
     let (ok, out, err) = import();
     assert!(!ok, "bad rows make the import exit non-zero");
     let report: Value =
@@ -514,6 +526,20 @@ fn every_kind_round_trips_and_a_batch_imports_once() {
         .as_u64()
         .unwrap();
     assert_eq!(after, before + 9_993);
+    let (ok, out, err) = auditing.join().unwrap();
+    assert!(ok, "the audit of a moving node passes: {out} {err}");
+    let audit: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(audit["intact"], true, "{audit}");
+    assert_eq!(audit["exported"].as_array().unwrap().len(), 6, "{audit}");
+    let exported = std::fs::read_to_string(audited.join("donations.csv")).unwrap();
+    let rows = exported
+        .lines()
+        .filter(|l| l.split(',').nth(1) == Some("cli-test"))
+        .count() as u64;
+    assert!(
+        rows >= before,
+        "the campaign's {before} donations before the audit began are all exported: {rows}"
+    );
 
     // Again: nothing is submitted twice.
     let (_, out, _) = import();

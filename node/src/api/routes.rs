@@ -23,31 +23,54 @@ use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::{Stream, StreamExt};
 
 use super::{ApiError, ApiState};
+use charity_sdk::client::HEIGHT_HEADER;
 
-type Answer = Result<Json<Value>, ApiError>;
+type Answer = Result<AtHeight<Json<Value>>, ApiError>;
+
+/// An answer read from the store, with the height of the chain it was read
+/// at: every read answer carries it in the [`HEIGHT_HEADER`] header, so that
+/// a client can tell which block's state it was shown (an auditor compares
+/// each answer with its own replay at exactly that height).
+pub struct AtHeight<R> {
+    /// The tip's height while the answer was computed.
+    pub height: u64,
+    /// The answer.
+    pub value: R,
+}
+
+impl<R: IntoResponse> IntoResponse for AtHeight<R> {
+    fn into_response(self) -> axum::response::Response {
+        ([(HEIGHT_HEADER, self.height.to_string())], self.value).into_response()
+    }
+}
 
 fn read(state: &ApiState) -> Result<RwLockReadGuard<'_, Store>, ApiError> {
     state.store.read().map_err(|_| unavailable())
 }
 
-/// Runs `f` with the store read-locked. Uncontended, the usual case, it
-/// runs right here; while a block commits (the writer holds the lock or
+/// Runs `f` with the store read-locked, and gives its answer with the
+/// height it was computed at (one lock, so one block's state). Uncontended,
+/// the usual case, it runs right here; while a block commits (the writer holds the lock or
 /// waits for it) it waits on tokio's blocking pool instead, so that the
 /// runtime's worker threads go on serving the network, the event streams
 /// and the requests that need no store.
 async fn with_store<R: Send + 'static>(
     state: &ApiState,
     f: impl FnOnce(&ApiState, &Store) -> Result<R, ApiError> + Send + 'static,
-) -> Result<R, ApiError> {
+) -> Result<AtHeight<R>, ApiError> {
+    let at = |store: &Store, value| AtHeight {
+        height: store.tip().height,
+        value,
+    };
     match state.store.try_read() {
-        Ok(store) => return f(state, &store),
+        Ok(store) => return f(state, &store).map(|v| at(&store, v)),
         Err(TryLockError::Poisoned(_)) => return Err(unavailable()),
         Err(TryLockError::WouldBlock) => {}
     }
     let state = state.clone();
     tokio::task::spawn_blocking(move || {
         let store = state.store.read().map_err(|_| unavailable())?;
-        f(&state, &store)
+        f(&state, &store).map(|v| at(&store, v))
     })
     .await
     .map_err(|_| ApiError::internal("request_failed", "the request could not be completed"))?
@@ -129,7 +152,8 @@ pub async fn submit(
         check(state, store, &tx)?;
         Ok(tx)
     })
-    .await?;
+    .await?
+    .value;
     keep(&state, tx.clone())?;
     if let Some(g) = &state.gossip {
         // The others learn of it over gossip; should the outbox be full,
@@ -215,7 +239,7 @@ fn unknown_block(store: &Store, height: u64) -> ApiError {
     )
 }
 
-fn block_json(store: &Store, height: u64) -> Answer {
+fn block_json(store: &Store, height: u64) -> Result<Json<Value>, ApiError> {
     let header = store
         .header(height)?
         .ok_or_else(|| unknown_block(store, height))?;
@@ -569,7 +593,7 @@ pub async fn unknown_route() -> ApiError {
 #[openapi(
     info(
         title = "charity-ledger node API",
-        description = "Signed transactions in; the chain's records, receipts and proofs out. Errors are {code, message}."
+        description = "Signed transactions in; the chain's records, receipts and proofs out. Errors are {code, message}. Every answer read from the chain carries a Ledger-Height header: the height of the block whose state it shows."
     ),
     paths(
         submit,
@@ -598,7 +622,7 @@ pub async fn unknown_route() -> ApiError {
 pub struct ApiDoc;
 
 /// `GET /v1/openapi.json`.
-pub async fn openapi() -> Answer {
+pub async fn openapi() -> Result<Json<Value>, ApiError> {
     use utoipa::OpenApi;
     to_json(&ApiDoc::openapi()).map(Json)
 }
