@@ -81,6 +81,15 @@ pub enum StoreError {
     /// A request outside what exists.
     #[error("{0}")]
     BadRequest(String),
+    /// The store's files are damaged (truncated, overwritten) beyond what
+    /// sled's recovery can read.
+    #[error("the store at {path} is damaged and cannot be opened ({reason}); restore it from a backup, or start the node on an empty store to sync the chain from its peers")]
+    Damaged {
+        /// The store's directory.
+        path: String,
+        /// What sled's recovery ran into.
+        reason: String,
+    },
 }
 
 impl StoreError {
@@ -98,6 +107,7 @@ impl StoreError {
             StoreError::Encode(_) => "encoding_failed",
             StoreError::NotFound(_) => "not_found",
             StoreError::BadRequest(_) => "bad_request",
+            StoreError::Damaged { .. } => "store_damaged",
         }
     }
 }
@@ -201,7 +211,7 @@ pub(crate) fn decode_tx(id: &Hash, stored: &[u8]) -> Result<Transaction, StoreEr
 /// the drop returns. Opening therefore waits, for at most five seconds, for
 /// a lock held by a store that is closing; a store held open by another
 /// process is still refused with sled's error after that.
-pub fn open_db(path: &Path) -> Result<sled::Db, sled::Error> {
+pub fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
     open_db_with_cache(path, NODE_CACHE)
 }
 
@@ -220,16 +230,15 @@ const NODE_CACHE: u64 = 1 << 30;
 /// the same hour) for about 600 MB more (2.2 GB -> 2.8 GB at the peak).
 const AUDIT_CACHE: u64 = NODE_CACHE;
 
-fn open_db_with_cache(path: &Path, cache_bytes: u64) -> Result<sled::Db, sled::Error> {
+fn open_db_with_cache(path: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
     let started = std::time::Instant::now();
     let mut pause = std::time::Duration::from_millis(5);
     loop {
-        match sled::Config::new()
+        let config = sled::Config::new()
             .path(path)
             .flush_every_ms(None)
-            .cache_capacity(cache_bytes)
-            .open()
-        {
+            .cache_capacity(cache_bytes);
+        match recovering(path, || config.open())? {
             Err(sled::Error::Io(e))
                 if e.to_string().contains("could not acquire lock")
                     && started.elapsed() < LOCK_WAIT =>
@@ -237,9 +246,46 @@ fn open_db_with_cache(path: &Path, cache_bytes: u64) -> Result<sled::Db, sled::E
                 std::thread::sleep(pause);
                 pause = (pause * 2).min(std::time::Duration::from_millis(200));
             }
-            other => return other,
+            other => return Ok(other?),
         }
     }
+}
+
+thread_local! {
+    /// Set while this thread runs sled's recovery in [`recovering`]: a
+    /// panic then is the store's damage, reported as an error, not printed.
+    static RECOVERING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `open` (sled's open, which reads and recovers the store's log).
+/// sled 0.34 panics on some damaged files (a log truncated mid-segment
+/// indexes past its end) rather than returning an error: that panic is
+/// caught and becomes [`StoreError::Damaged`], so that a damaged store is
+/// a clear error with a code, never a crash with a backtrace.
+fn recovering<T>(path: &Path, open: impl FnOnce() -> T) -> Result<T, StoreError> {
+    static QUIET: std::sync::Once = std::sync::Once::new();
+    QUIET.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !RECOVERING.with(|r| r.get()) {
+                previous(info);
+            }
+        }));
+    });
+    RECOVERING.with(|r| r.set(true));
+    let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(open));
+    RECOVERING.with(|r| r.set(false));
+    opened.map_err(|payload| {
+        let reason = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "its recovery failed".into());
+        StoreError::Damaged {
+            path: path.display().to_string(),
+            reason: format!("sled's recovery failed: {reason}"),
+        }
+    })
 }
 
 /// A chain's blocks, state and indexes on disk.
