@@ -143,11 +143,22 @@ enum Command {
     },
 }
 
+/// A store that would not open, with its path and the error's code.
+fn opening(
+    store: &std::path::Path,
+) -> impl FnOnce(charity_ledger::store::StoreError) -> anyhow::Error + '_ {
+    move |e| {
+        anyhow::anyhow!(
+            "opening the store at {} [{}]: {e}",
+            store.display(),
+            e.code()
+        )
+    }
+}
+
 fn export(store: &std::path::Path, out: &std::path::Path, year: Option<i32>) -> anyhow::Result<()> {
-    use anyhow::Context;
     use charity_ledger::export::Period;
-    let store = charity_ledger::Store::open(store)
-        .with_context(|| format!("opening the store at {}", store.display()))?;
+    let store = charity_ledger::Store::open(store).map_err(opening(store))?;
     let period = year.map_or(Period::All, Period::Year);
     let written = charity_sdk::exports::write(store.kv(), store.tip().time, out, period)
         .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))?;
@@ -158,11 +169,9 @@ fn export(store: &std::path::Path, out: &std::path::Path, year: Option<i32>) -> 
 }
 
 fn audit(store: &std::path::Path) -> anyhow::Result<()> {
-    use anyhow::Context;
     // The replay re-verifies every block; the store's own pass on open
     // would only do part of that work twice.
-    let store = charity_ledger::Store::open_unverified(store)
-        .with_context(|| format!("opening the store at {}", store.display()))?;
+    let store = charity_ledger::Store::open_unverified(store).map_err(opening(store))?;
     let bar = indicatif::ProgressBar::new(store.tip().height);
     bar.set_style(
         indicatif::ProgressStyle::with_template(

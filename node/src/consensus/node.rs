@@ -300,7 +300,7 @@ impl Node for HomeNode {
         let key = self.load_private_key(self.load_private_key_file()?);
         let genesis = self.load_genesis()?;
         let store = Store::open_or_init(&store_path(&self.home), &genesis)
-            .map_err(|e| eyre::eyre!("opening the store: {e}"))?;
+            .map_err(|e| eyre::eyre!("opening the store [{}]: {e}", e.code()))?;
         let tip = store.tip().clone();
         let start = Height(tip.height + 1);
         let set = ValidatorSet::from_ledger(&tip.next_validators);
