@@ -86,7 +86,9 @@ fn demo_builds_a_verifiable_history_and_reuses_it() {
     // A store file cut short (a full disk, a bad copy) is audited as the
     // shorter chain sled recovers from it, or refused with a one-line error
     // and its code, among them sled's recovery giving up: never a crash.
-    let len = std::fs::metadata(dir.path().join("chain/db")).unwrap().len();
+    let len = std::fs::metadata(dir.path().join("chain/db"))
+        .unwrap()
+        .len();
     let mut codes = Vec::new();
     for k in 1..8 {
         let damaged = dir.path().join(format!("damaged-{k}"));
