@@ -227,7 +227,9 @@ fn a_truncated_or_overwritten_store_file_is_an_error_never_a_panic() {
     assert!(len > 4 << 20, "{len} bytes");
     let mut damaged = 0;
     let mut codes = std::collections::BTreeSet::new();
-    for (i, cut) in (1..8u64).map(|k| len * k / 8).enumerate() {
+    // sled's layout on disk varies from run to run with its threads'
+    // timing, and so does what each cut does: many cuts.
+    for (i, cut) in (1..16u64).map(|k| len * k / 16).enumerate() {
         for overwrite in [false, true] {
             let copy = tempfile::tempdir().unwrap();
             copy_store(dir.path(), copy.path());

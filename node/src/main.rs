@@ -124,6 +124,12 @@ enum Command {
         /// A node's home directory (its store is HOME/chain).
         #[arg(long)]
         home: Option<PathBuf>,
+        /// The state file of a `charity witness` that follows this chain:
+        /// the audit then also fails if the chain does not hold the block
+        /// the witness last saw (a store cut short re-verifies as a shorter
+        /// chain; this tells it apart).
+        #[arg(long)]
+        witness: Option<PathBuf>,
     },
     /// Writes CSV exports (UTF-8 with BOM) of organisations, campaigns,
     /// donations (donor tags only), disbursements and allocations, and an
@@ -168,7 +174,7 @@ fn export(store: &std::path::Path, out: &std::path::Path, year: Option<i32>) -> 
     Ok(())
 }
 
-fn audit(store: &std::path::Path) -> anyhow::Result<()> {
+fn audit(store: &std::path::Path, witness: Option<&std::path::Path>) -> anyhow::Result<()> {
     // The replay re-verifies every block; the store's own pass on open
     // would only do part of that work twice.
     let store = charity_ledger::Store::open_unverified(store).map_err(opening(store))?;
@@ -195,6 +201,34 @@ fn audit(store: &std::path::Path) -> anyhow::Result<()> {
         secs,
         report.transactions as f64 / secs.max(1e-9)
     );
+    if let Some(path) = witness {
+        let failed = |e: charity_sdk::witness::WitnessError| {
+            anyhow::anyhow!("audit failed [{}]: {e}", e.code())
+        };
+        let state = charity_sdk::witness::load(path)
+            .map_err(failed)?
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "audit failed [witness_unavailable]: {} holds no witness state",
+                    path.display()
+                )
+            })?;
+        let genesis = store
+            .genesis()
+            .hash()
+            .map_err(|e| anyhow::anyhow!("audit failed [{}]: {e}", e.code()))?;
+        // The replay checked every stored block hash against the header it
+        // re-hashed, so the store's hashes are the chain's.
+        let height =
+            charity_sdk::witness::holds_checkpoint(&state, &genesis, store.tip().height, |h| {
+                store.block_hash(h).map_err(|e| e.to_string())
+            })
+            .map_err(failed)?;
+        println!(
+            "the chain holds block {height}, the checkpoint the witness in {} saw",
+            path.display()
+        );
+    }
     let now = store.tip().time;
     let flags = charity_ledger::compliance::flags(
         store.kv(),
@@ -275,9 +309,16 @@ fn main() {
             peers: &peers,
             heartbeat: Duration::from_millis(heartbeat_ms),
         }),
-        Command::Audit { store, home } => match (store, home) {
-            (Some(s), _) => audit(&s),
-            (None, Some(h)) => audit(&charity_node::consensus::node::store_path(&h)),
+        Command::Audit {
+            store,
+            home,
+            witness,
+        } => match (store, home) {
+            (Some(s), _) => audit(&s, witness.as_deref()),
+            (None, Some(h)) => audit(
+                &charity_node::consensus::node::store_path(&h),
+                witness.as_deref(),
+            ),
             (None, None) => Err(anyhow::anyhow!("give --store or --home")),
         },
         Command::Export { store, out, year } => export(&store, &out, year),

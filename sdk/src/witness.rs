@@ -91,6 +91,37 @@ pub enum WitnessError {
         /// The contradicting checkpoint the node serves now.
         served: Box<Checkpoint>,
     },
+    /// A chain checked against a witness's state starts from another
+    /// genesis than the one the witness follows.
+    #[error("the chain starts from genesis {found}, but the witness follows genesis {seen}")]
+    OtherChain {
+        /// The witness's genesis hash.
+        seen: Hash,
+        /// The chain's.
+        found: Hash,
+    },
+    /// A chain checked against a witness's state ends below the checkpoint
+    /// the witness saw: blocks it saw are missing.
+    #[error("the chain ends at height {tip}, but the witness saw height {seen}: blocks it saw are missing (a store cut short or damaged, or a node that has not caught up)")]
+    Behind {
+        /// The witness's checkpoint height.
+        seen: u64,
+        /// The chain's height.
+        tip: u64,
+    },
+    /// A chain checked against a witness's state holds another block at
+    /// the witness's checkpoint height: history was rewritten.
+    #[error(
+        "HISTORY REWRITTEN: block {height} is {found} in this chain, but the witness saw {seen}"
+    )]
+    Diverged {
+        /// The checkpoint height.
+        height: u64,
+        /// The block hash the witness saw.
+        seen: Hash,
+        /// The block hash in the chain.
+        found: Hash,
+    },
 }
 
 impl WitnessError {
@@ -99,7 +130,9 @@ impl WitnessError {
         match self {
             WitnessError::Unavailable(_) => "witness_unavailable",
             WitnessError::BadCheckpoint { .. } => "witness_bad_checkpoint",
-            WitnessError::Rewritten { .. } => "history_rewritten",
+            WitnessError::Rewritten { .. } | WitnessError::Diverged { .. } => "history_rewritten",
+            WitnessError::OtherChain { .. } => "witness_other_chain",
+            WitnessError::Behind { .. } => "chain_behind_witness",
         }
     }
 }
@@ -127,6 +160,46 @@ pub fn save(path: &Path, state: &WitnessState) -> Result<(), WitnessError> {
         .map_err(|e| unavailable(format!("writing {}: {e}", tmp.display())))?;
     std::fs::rename(&tmp, path)
         .map_err(|e| unavailable(format!("replacing {}: {e}", path.display())))
+}
+
+/// Checks that a chain re-verified from genesis holds what a witness saw:
+/// the witness's genesis, at least its checkpoint's height, and at that
+/// height the very block of its checkpoint. This is what tells a store cut
+/// short (which re-verifies as a shorter chain) or a rewritten history
+/// from the chain the witness saw. `genesis` and `tip` are the chain's
+/// genesis hash and height, `hash_at(h)` its verified block hash at `h`.
+/// Returns the checkpoint's height.
+pub fn holds_checkpoint(
+    state: &WitnessState,
+    genesis: &Hash,
+    tip: u64,
+    hash_at: impl FnOnce(u64) -> Result<Option<Hash>, String>,
+) -> Result<u64, WitnessError> {
+    if &state.genesis_hash != genesis {
+        return Err(WitnessError::OtherChain {
+            seen: state.genesis_hash,
+            found: *genesis,
+        });
+    }
+    let header = &state.checkpoint.header;
+    let seen = header.hash().map_err(unavailable)?;
+    if tip < header.height {
+        return Err(WitnessError::Behind {
+            seen: header.height,
+            tip,
+        });
+    }
+    let found = hash_at(header.height)
+        .map_err(unavailable)?
+        .ok_or_else(|| unavailable(format!("the chain has no block {}", header.height)))?;
+    if found != seen {
+        return Err(WitnessError::Diverged {
+            height: header.height,
+            seen,
+            found,
+        });
+    }
+    Ok(header.height)
 }
 
 /// Checks that `cp` is signed by more than 2/3 of `validators`.
