@@ -199,6 +199,46 @@ async fn the_api_audit_passes_an_honest_node_and_names_every_lie() {
     assert!(rows("all", "campaigns.csv").contains("乡村儿童营养午餐 2026"));
     assert_eq!(rows("all", "campaigns.csv"), rows("1999", "campaigns.csv"));
 
+    // With the state of the regulator's witness (started on the node as
+    // from cron), the audit also proves the chain holds the block the
+    // witness saw; a checkpoint above the chain, or another block at its
+    // height, fails it.
+    let node = demo.base.clone();
+    let outcomes = tokio::task::spawn_blocking(move || {
+        let client = Client::new(&node);
+        let (_, state) = charity_sdk::witness::run(&client, None).unwrap();
+        let g = audit::genesis(&client, None, None).unwrap();
+        let seen = state.checkpoint.header.height;
+        let mut ahead = state.clone();
+        ahead.checkpoint.header.height += 1_000;
+        let mut other = state.clone();
+        other.checkpoint.header.time += 1;
+        let held = audit::audit_witnessed(&client, &g, &state, |_, _, _| {})
+            .map(|(_, _, h)| h)
+            .unwrap();
+        let codes: Vec<String> = [ahead, other]
+            .iter()
+            .map(
+                |w| match audit::audit_witnessed(&client, &g, w, |_, _, _| {}) {
+                    Ok(_) => "passed".to_string(),
+                    Err(e) => format!("{} {e}", e.code()),
+                },
+            )
+            .collect();
+        (seen, held, codes)
+    })
+    .await
+    .unwrap();
+    let (seen, held, codes) = outcomes;
+    assert_eq!(held, seen);
+    assert!(codes[0].starts_with("chain_behind_witness "), "{codes:?}");
+    assert!(
+        codes[1].starts_with(&format!(
+            "history_rewritten HISTORY REWRITTEN: block {seen} is"
+        )),
+        "{codes:?}"
+    );
+
     // Pinned to another genesis, the audit refuses to start.
     let err = run_audit(demo.base.clone(), Some(Hash::from([7u8; 32])))
         .await

@@ -19,6 +19,7 @@ use charity_ledger::{query, Block, CommitCertificate, Genesis, Transaction};
 use serde_json::Value;
 
 use crate::client::{Client, ClientError, HEIGHT_HEADER};
+use crate::witness::{self, WitnessError, WitnessState};
 
 /// Why an audit over the API failed.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +39,9 @@ pub enum ApiAuditError {
     /// The chain does not re-verify.
     #[error("{0}")]
     Chain(#[from] AuditError),
+    /// The chain re-verified, but does not hold what a witness saw.
+    #[error("{0}")]
+    Witness(#[from] WitnessError),
     /// The node publishes state that differs from the replayed state at
     /// the height it says the answer was read at.
     #[error("at height {height} the node publishes {what} = {published}, but the replay computes {computed}")]
@@ -60,6 +64,7 @@ impl ApiAuditError {
             ApiAuditError::Node(_) => "audit_node_unreadable",
             ApiAuditError::GenesisMismatch { .. } => "audit_genesis_mismatch",
             ApiAuditError::Chain(e) => e.code(),
+            ApiAuditError::Witness(e) => e.code(),
             ApiAuditError::StateMismatch { .. } => "audit_state_mismatch",
         }
     }
@@ -89,6 +94,10 @@ pub struct ApiAuditReport {
 struct ApiSource<'a> {
     client: &'a Client,
     last: Mutex<Option<(u64, Value)>>,
+    /// A height whose block hash to keep (a witness's checkpoint), and
+    /// the hash the node gave for it; once the replay has passed that
+    /// height, the replay has checked it against the header it re-hashed.
+    watch: Option<(u64, Mutex<Option<Hash>>)>,
 }
 
 fn field<'v>(v: &'v Value, name: &str, what: &str) -> Result<&'v Value, String> {
@@ -149,10 +158,16 @@ impl ChainSource for ApiSource<'_> {
     fn block_hash(&self, height: u64) -> Result<Hash, String> {
         let what = format!("/v1/blocks/{height}");
         let v = self.block_json(height)?;
-        field(&v, "hash", &what)?
+        let hash = field(&v, "hash", &what)?
             .as_str()
             .and_then(|s| Hash::parse(s).ok())
-            .ok_or_else(|| format!("{what}: the hash is not 64 hex characters"))
+            .ok_or_else(|| format!("{what}: the hash is not 64 hex characters"))?;
+        if let Some((h, kept)) = &self.watch {
+            if *h == height {
+                *kept.lock().unwrap_or_else(|p| p.into_inner()) = Some(hash);
+            }
+        }
+        Ok(hash)
     }
 
     fn commit(&self, height: u64) -> Result<CommitCertificate, String> {
@@ -212,20 +227,54 @@ pub fn audit(
 pub fn audit_replayed(
     client: &Client,
     genesis: &Genesis,
-    mut progress: impl FnMut(u64, u64, u64),
+    progress: impl FnMut(u64, u64, u64),
 ) -> Result<(ApiAuditReport, Replay), ApiAuditError> {
     let source = ApiSource {
         client,
         last: Mutex::new(None),
+        watch: None,
     };
+    audit_source(&source, genesis, progress)
+}
+
+/// [`audit_replayed`], and then that the chain it re-verified holds the
+/// block `witness` last saw ([`witness::holds_checkpoint`]): a node
+/// serving a chain cut short, or another history, fails even where every
+/// block it serves re-verifies. Also gives the checkpoint's height.
+pub fn audit_witnessed(
+    client: &Client,
+    genesis: &Genesis,
+    witness: &WitnessState,
+    progress: impl FnMut(u64, u64, u64),
+) -> Result<(ApiAuditReport, Replay, u64), ApiAuditError> {
+    let source = ApiSource {
+        client,
+        last: Mutex::new(None),
+        watch: Some((witness.checkpoint.header.height, Mutex::new(None))),
+    };
+    let (report, replay) = audit_source(&source, genesis, progress)?;
+    let kept = source
+        .watch
+        .as_ref()
+        .and_then(|(_, kept)| *kept.lock().unwrap_or_else(|p| p.into_inner()));
+    let height =
+        witness::holds_checkpoint(witness, &report.genesis_hash, replay.height(), |_| Ok(kept))?;
+    Ok((report, replay, height))
+}
+
+fn audit_source(
+    source: &ApiSource<'_>,
+    genesis: &Genesis,
+    mut progress: impl FnMut(u64, u64, u64),
+) -> Result<(ApiAuditReport, Replay), ApiAuditError> {
     let mut replay = Replay::new(genesis)?;
     let target = source.height().map_err(ApiAuditError::Node)?;
-    replay.run(&source, target, &mut progress)?;
+    replay.run(source, target, &mut progress)?;
     // The node may go on committing while its state is compared: each
     // answer says the height it was read at, and is compared with the
     // replay carried on to exactly that height.
     let mut chase = Chase {
-        source: &source,
+        source,
         replay,
         progress,
     };

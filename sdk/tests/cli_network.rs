@@ -502,11 +502,25 @@ fn every_kind_round_trips_and_a_batch_imports_once() {
     // demo's live donations keep it committing: each answer it compares
     // says the height it was read at, so a moving node passes, and the
     // exports come from the audit's own replay.
+    // Her witness, run from cron, saw a checkpoint: the audit proves the
+    // chain holds it.
+    let state = work.path().join("witness.json");
+    let (ok, out, err) = charity(n, &["witness", "--state", state.to_str().unwrap()]);
+    assert!(ok, "{out} {err}");
     let audited = work.path().join("audited");
     let auditing = {
-        let (node, audited) = (n.to_string(), audited.clone());
+        let (node, audited, state) = (n.to_string(), audited.clone(), state.clone());
         std::thread::spawn(move || {
-            charity(&node, &["audit", "--export", audited.to_str().unwrap()])
+            charity(
+                &node,
+                &[
+                    "audit",
+                    "--export",
+                    audited.to_str().unwrap(),
+                    "--witness",
+                    state.to_str().unwrap(),
+                ],
+            )
         })
     };
     let (ok, out, err) = import();
@@ -530,6 +544,7 @@ fn every_kind_round_trips_and_a_batch_imports_once() {
     assert!(ok, "the audit of a moving node passes: {out} {err}");
     let audit: Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(audit["intact"], true, "{audit}");
+    assert!(audit["witness_checkpoint"].as_u64().is_some(), "{audit}");
     assert_eq!(audit["exported"].as_array().unwrap().len(), 6, "{audit}");
     let exported = std::fs::read_to_string(audited.join("donations.csv")).unwrap();
     let rows = exported

@@ -112,6 +112,11 @@ enum Command {
         /// recorded in this year (China Standard Time).
         #[arg(long, requires = "export", value_parser = clap::value_parser!(i32).range(1970..=9999))]
         year: Option<i32>,
+        /// The state file of `charity witness --state`: the audit then also
+        /// fails if the chain does not hold the block the witness last saw
+        /// (a chain cut short, or another history, that re-verifies).
+        #[arg(long)]
+        witness: Option<PathBuf>,
     },
     /// Checks that the node's latest checkpoint is signed and extends the
     /// one saved in --state (a consistency proof); exits 2 and prints both
@@ -346,7 +351,21 @@ fn run(cli: Cli) -> Result<()> {
             genesis_hash,
             export,
             year,
+            witness,
         } => {
+            let witnessed = witness
+                .as_ref()
+                .map(|p| {
+                    charity_sdk::witness::load(p)
+                        .map_err(|e| anyhow!("audit failed [{}]: {e}", e.code()))?
+                        .ok_or_else(|| {
+                            anyhow!(
+                                "audit failed [witness_unavailable]: {} holds no witness state",
+                                p.display()
+                            )
+                        })
+                })
+                .transpose()?;
             let file = genesis
                 .as_ref()
                 .map(|p| std::fs::read(p).with_context(|| format!("reading {}", p.display())))
@@ -370,14 +389,20 @@ fn run(cli: Cli) -> Result<()> {
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
             );
             let started = std::time::Instant::now();
-            let audited = charity_sdk::audit::audit_replayed(&node, &g, |h, target, txs| {
+            let progress = |h, target, txs| {
                 bar.set_length(target);
                 bar.set_position(h);
                 bar.set_message(format!("{txs} transactions"));
-            });
+            };
+            let audited = match &witnessed {
+                None => charity_sdk::audit::audit_replayed(&node, &g, progress)
+                    .map(|(report, replay)| (report, replay, None)),
+                Some(w) => charity_sdk::audit::audit_witnessed(&node, &g, w, progress)
+                    .map(|(report, replay, height)| (report, replay, Some(height))),
+            };
             bar.finish_and_clear();
             use charity_ledger::export::Period;
-            let (report, replay) =
+            let (report, replay, checkpoint) =
                 audited.map_err(|e| anyhow!("audit failed [{}]: {e}", e.code()))?;
             let secs = started.elapsed().as_secs_f64();
             let written: Vec<String> = match &export {
@@ -406,15 +431,19 @@ fn run(cli: Cli) -> Result<()> {
                     "records_compared": report.records,
                     "seconds": secs,
                     "exported": written,
+                    "witness_checkpoint": checkpoint,
                 }),
                 format!(
-                    "chain intact: {} blocks and {} transactions re-verified from genesis {} ({pinned_note}), {} published records match the replay; {:.1} s ({:.0} tx/s){}",
+                    "chain intact: {} blocks and {} transactions re-verified from genesis {} ({pinned_note}), {} published records match the replay; {:.1} s ({:.0} tx/s){}{}",
                     report.blocks,
                     report.transactions,
                     report.genesis_hash,
                     report.records,
                     secs,
                     report.transactions as f64 / secs.max(1e-9),
+                    checkpoint
+                        .map(|h| format!("\nthe chain holds block {h}, the checkpoint the witness saw"))
+                        .unwrap_or_default(),
                     written
                         .iter()
                         .map(|p| format!("\nwritten from the replay: {p}"))
