@@ -356,11 +356,21 @@ impl Store {
     }
 
     fn open_with_cache(path: &Path, cache_bytes: u64) -> Result<Self, StoreError> {
-        if !path.exists() {
+        // No database file: not a store (and none is created here).
+        if !path.join("db").is_file() {
             return Err(StoreError::NotInitialised(path.display().to_string()));
         }
         let db = open_db_with_cache(path, cache_bytes)?;
         let tree = db.open_tree("chain")?;
+        // A store is created with its genesis in its first write, so a
+        // database without one lost even that: its log was cut or
+        // overwritten before it, and sled recovered an empty tree.
+        if KvRead::get(&tree, schema::META_GENESIS)?.is_none() {
+            return Err(StoreError::Damaged {
+                path: path.display().to_string(),
+                reason: "sled's recovery read no chain from its files".into(),
+            });
+        }
         Self::read(db, tree, path)
     }
 

@@ -268,6 +268,14 @@ fn a_truncated_or_overwritten_store_file_is_an_error_never_a_panic() {
         }
     }
     assert!(damaged > 0, "no damage was noticed");
-    // sled's recovery panics on some truncations; that is this error.
+    // sled's recovery panics on some truncations, and recovers an empty
+    // tree from others: both are this error, never "no chain here yet".
     assert!(codes.contains("store_damaged"), "{codes:?}");
+    assert!(!codes.contains("not_initialised"), "{codes:?}");
+
+    // A directory that holds no store is not made into one by opening it.
+    let empty = tempfile::tempdir().unwrap();
+    let err = Store::open_unverified(empty.path()).unwrap_err();
+    assert_eq!(err.code(), "not_initialised");
+    assert_eq!(std::fs::read_dir(empty.path()).unwrap().count(), 0);
 }
