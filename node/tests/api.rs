@@ -501,6 +501,17 @@ async fn the_api_serves_the_chain_and_checks_submissions() {
             "{p} missing from the OpenAPI document"
         );
     }
+    // And says which answers carry the height they were read at: every
+    // read of the chain, not the events stream.
+    let carries = |p: &str| {
+        doc["paths"][p]["get"]["responses"]["200"]["headers"]
+            .get("Ledger-Height")
+            .is_some()
+    };
+    for p in ["/v1/campaigns/{id}", "/v1/blocks/{height}", "/v1/status"] {
+        assert!(carries(p), "{p}");
+    }
+    assert!(!carries("/v1/events"));
 
     // Metrics count requests by route pattern, not by raw path.
     let m = c
