@@ -94,10 +94,6 @@ pub struct ApiAuditReport {
 struct ApiSource<'a> {
     client: &'a Client,
     last: Mutex<Option<(u64, Value)>>,
-    /// A height whose block hash to keep (a witness's checkpoint), and
-    /// the hash the node gave for it; once the replay has passed that
-    /// height, the replay has checked it against the header it re-hashed.
-    watch: Option<(u64, Mutex<Option<Hash>>)>,
 }
 
 fn field<'v>(v: &'v Value, name: &str, what: &str) -> Result<&'v Value, String> {
@@ -158,16 +154,10 @@ impl ChainSource for ApiSource<'_> {
     fn block_hash(&self, height: u64) -> Result<Hash, String> {
         let what = format!("/v1/blocks/{height}");
         let v = self.block_json(height)?;
-        let hash = field(&v, "hash", &what)?
+        field(&v, "hash", &what)?
             .as_str()
             .and_then(|s| Hash::parse(s).ok())
-            .ok_or_else(|| format!("{what}: the hash is not 64 hex characters"))?;
-        if let Some((h, kept)) = &self.watch {
-            if *h == height {
-                *kept.lock().unwrap_or_else(|p| p.into_inner()) = Some(hash);
-            }
-        }
-        Ok(hash)
+            .ok_or_else(|| format!("{what}: the hash is not 64 hex characters"))
     }
 
     fn commit(&self, height: u64) -> Result<CommitCertificate, String> {
@@ -229,12 +219,7 @@ pub fn audit_replayed(
     genesis: &Genesis,
     progress: impl FnMut(u64, u64, u64),
 ) -> Result<(ApiAuditReport, Replay), ApiAuditError> {
-    let source = ApiSource {
-        client,
-        last: Mutex::new(None),
-        watch: None,
-    };
-    audit_source(&source, genesis, progress)
+    audit_stopping(client, genesis, None, progress).map(|(report, replay, _, _)| (report, replay))
 }
 
 /// [`audit_replayed`], and then that the chain it re-verified holds the
@@ -247,28 +232,36 @@ pub fn audit_witnessed(
     witness: &WitnessState,
     progress: impl FnMut(u64, u64, u64),
 ) -> Result<(ApiAuditReport, Replay, u64), ApiAuditError> {
-    let source = ApiSource {
-        client,
-        last: Mutex::new(None),
-        watch: Some((witness.checkpoint.header.height, Mutex::new(None))),
-    };
-    let (report, replay) = audit_source(&source, genesis, progress)?;
-    let kept = source
-        .watch
-        .as_ref()
-        .and_then(|(_, kept)| *kept.lock().unwrap_or_else(|p| p.into_inner()));
-    let height =
-        witness::holds_checkpoint(witness, &report.genesis_hash, replay.height(), |_| Ok(kept))?;
+    let seen = witness.checkpoint.header.height;
+    // `tip` is the chain's height when the audit began: the witness's
+    // checkpoint was taken before, so a node serving that chain had
+    // reached it.
+    let (report, replay, tip, hash) = audit_stopping(client, genesis, Some(seen), progress)?;
+    let height = witness::holds_checkpoint(witness, &report.genesis_hash, tip, |_| Ok(hash))?;
     Ok((report, replay, height))
 }
 
-fn audit_source(
-    source: &ApiSource<'_>,
+/// The audit, with the replay stopping on its way at height `stop` (if the
+/// chain reaches it): gives also the chain's height when the audit began
+/// and the block hash the replay computed at `stop`.
+fn audit_stopping(
+    client: &Client,
     genesis: &Genesis,
+    stop: Option<u64>,
     mut progress: impl FnMut(u64, u64, u64),
-) -> Result<(ApiAuditReport, Replay), ApiAuditError> {
+) -> Result<(ApiAuditReport, Replay, u64, Option<Hash>), ApiAuditError> {
+    let source = ApiSource {
+        client,
+        last: Mutex::new(None),
+    };
+    let source = &source;
     let mut replay = Replay::new(genesis)?;
     let target = source.height().map_err(ApiAuditError::Node)?;
+    let mut stopped = None;
+    if let Some(stop) = stop.filter(|s| *s <= target) {
+        replay.run(source, stop, &mut progress)?;
+        stopped = Some(replay.block_hash());
+    }
     replay.run(source, target, &mut progress)?;
     // The node may go on committing while its state is compared: each
     // answer says the height it was read at, and is compared with the
@@ -288,7 +281,7 @@ fn audit_source(
         transactions: replay.transactions,
         records,
     };
-    Ok((report, replay))
+    Ok((report, replay, target, stopped))
 }
 
 /// The replay, carried on block by block to the height of each answer it

@@ -223,6 +223,12 @@ impl Replay {
         self.tip.time
     }
 
+    /// The hash of the last block replayed, as the replay computed it (the
+    /// genesis hash before any).
+    pub fn block_hash(&self) -> Hash {
+        self.tip.block_hash
+    }
+
     /// The replayed state. A transaction row that was compared with the
     /// source's as its block was replayed is held as its location part
     /// only ([`CommittedTx::location_part`]).
