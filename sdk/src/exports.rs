@@ -43,7 +43,8 @@ impl WriteError {
 /// donations, disbursements and allocations of `period`; `generated_at` is
 /// the IATI file's generation time (the state's last block time). All are
 /// computed before any is written, and each file is written whole or not
-/// at all (beside its name, then renamed). Returns each path and its size.
+/// at all (beside its name, synced, then renamed). Returns each path and
+/// its size.
 pub fn write<R: KvRead>(
     kv: &R,
     generated_at: u64,
@@ -61,10 +62,47 @@ pub fn write<R: KvRead>(
     for (name, bytes) in files {
         let path = dir.join(name);
         let partial = dir.join(format!(".{name}.partial"));
-        std::fs::write(&partial, &bytes)
-            .and_then(|()| std::fs::rename(&partial, &path))
-            .map_err(io(&path))?;
+        if let Err(e) = write_whole(&partial, &bytes, &path) {
+            // Nothing half-written is left beside the files.
+            let _ = std::fs::remove_file(&partial);
+            return Err(io(&path)(e));
+        }
         written.push((path, bytes.len()));
     }
     Ok(written)
+}
+
+/// Writes `bytes` to `partial`, syncs them to disk and renames the file to
+/// `path`, so that `path` holds the old file or the whole new one.
+fn write_whole(partial: &Path, bytes: &[u8], path: &Path) -> std::io::Result<()> {
+    let mut file = std::fs::File::create(partial)?;
+    std::io::Write::write_all(&mut file, bytes)?;
+    file.sync_all()?;
+    std::fs::rename(partial, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_that_cannot_be_written_leaves_nothing_half_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let kv = charity_ledger::kv::MemKv::new();
+        // A directory where a file is to go: its rename fails.
+        std::fs::create_dir_all(dir.path().join("donations.csv/taken")).unwrap();
+        let err = write(&kv, 0, dir.path(), Period::All).unwrap_err();
+        assert_eq!(err.code(), "export_write_failed");
+        assert!(err.to_string().contains("donations.csv"), "{err}");
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.ends_with(".partial"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+        // The files before it were written whole.
+        assert!(std::fs::read(dir.path().join("campaigns.csv"))
+            .unwrap()
+            .starts_with(b"\xef\xbb\xbf"));
+    }
 }
