@@ -205,14 +205,7 @@ fn audit(store: &std::path::Path, witness: Option<&std::path::Path>) -> anyhow::
         let failed = |e: charity_sdk::witness::WitnessError| {
             anyhow::anyhow!("audit failed [{}]: {e}", e.code())
         };
-        let state = charity_sdk::witness::load(path)
-            .map_err(failed)?
-            .ok_or_else(|| {
-                anyhow::anyhow!(
-                    "audit failed [witness_unavailable]: {} holds no witness state",
-                    path.display()
-                )
-            })?;
+        let state = charity_sdk::witness::load_existing(path).map_err(failed)?;
         let genesis = store
             .genesis()
             .hash()

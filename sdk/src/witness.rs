@@ -152,6 +152,11 @@ pub fn load(path: &Path) -> Result<Option<WitnessState>, WitnessError> {
     }
 }
 
+/// Loads a state file that must exist (to check a chain against).
+pub fn load_existing(path: &Path) -> Result<WitnessState, WitnessError> {
+    load(path)?.ok_or_else(|| unavailable(format!("{} holds no witness state", path.display())))
+}
+
 /// Saves the state file atomically (a temporary file renamed over it).
 pub fn save(path: &Path, state: &WitnessState) -> Result<(), WitnessError> {
     let bytes = serde_json::to_vec_pretty(state).map_err(unavailable)?;

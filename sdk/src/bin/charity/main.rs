@@ -356,14 +356,8 @@ fn run(cli: Cli) -> Result<()> {
             let witnessed = witness
                 .as_ref()
                 .map(|p| {
-                    charity_sdk::witness::load(p)
-                        .map_err(|e| anyhow!("audit failed [{}]: {e}", e.code()))?
-                        .ok_or_else(|| {
-                            anyhow!(
-                                "audit failed [witness_unavailable]: {} holds no witness state",
-                                p.display()
-                            )
-                        })
+                    charity_sdk::witness::load_existing(p)
+                        .map_err(|e| anyhow!("audit failed [{}]: {e}", e.code()))
                 })
                 .transpose()?;
             let file = genesis
