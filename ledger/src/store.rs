@@ -362,16 +362,16 @@ impl Store {
         }
         let db = open_db_with_cache(path, cache_bytes)?;
         let tree = db.open_tree("chain")?;
-        // A store is created with its genesis in its first write, so a
-        // database without one lost even that: its log was cut or
+        // A store is created with its genesis and tip in its first write,
+        // so a database without them lost even that: its log was cut or
         // overwritten before it, and sled recovered an empty tree.
-        if KvRead::get(&tree, schema::META_GENESIS)?.is_none() {
-            return Err(StoreError::Damaged {
+        Self::read(db, tree, path).map_err(|e| match e {
+            StoreError::NotInitialised(_) => StoreError::Damaged {
                 path: path.display().to_string(),
                 reason: "sled's recovery read no chain from its files".into(),
-            });
-        }
-        Self::read(db, tree, path)
+            },
+            e => e,
+        })
     }
 
     fn load(db: sled::Db, tree: sled::Tree, path: &Path) -> Result<Self, StoreError> {
