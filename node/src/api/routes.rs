@@ -168,7 +168,7 @@ pub async fn submit(
 }
 
 /// `GET /v1/txs/{id}`.
-#[utoipa::path(get, path = "/v1/txs/{id}", params(("id" = String, Path, description = "Transaction id, 64 hex")), responses((status = 200, description = "The transaction, pending or committed with height and index", headers(("Ledger-Height" = u64, description = "The height of the block whose state the answer shows"))), (status = 400, description = "Malformed input: {code, message}"), (status = 404, description = "Unknown id: {code, message}")))]
+#[utoipa::path(get, path = "/v1/txs/{id}", params(("id" = String, Path, description = "Transaction id, 64 hex")), responses((status = 200, description = "The transaction, pending or committed with height and index"), (status = 400, description = "Malformed input: {code, message}"), (status = 404, description = "Unknown id: {code, message}")))]
 pub async fn tx(State(state): State<ApiState>, id: Result<Path<String>, PathRejection>) -> Answer {
     let id = hash(&path(id)?, "tx id")?;
     with_store(&state, move |state, store| {
@@ -198,7 +198,7 @@ pub async fn tx(State(state): State<ApiState>, id: Result<Path<String>, PathReje
 }
 
 /// `GET /v1/txs/{id}/receipt`.
-#[utoipa::path(get, path = "/v1/txs/{id}/receipt", params(("id" = String, Path, description = "Transaction id, 64 hex")), responses((status = 200, description = "The receipt (design, Receipts and proofs)", headers(("Ledger-Height" = u64, description = "The height of the block whose state the answer shows"))), (status = 400, description = "Malformed input: {code, message}"), (status = 404, description = "Unknown id: {code, message}")))]
+#[utoipa::path(get, path = "/v1/txs/{id}/receipt", params(("id" = String, Path, description = "Transaction id, 64 hex")), responses((status = 200, description = "The receipt (design, Receipts and proofs)"), (status = 400, description = "Malformed input: {code, message}"), (status = 404, description = "Unknown id: {code, message}")))]
 pub async fn receipt(
     State(state): State<ApiState>,
     id: Result<Path<String>, PathRejection>,
@@ -252,7 +252,7 @@ fn block_json(store: &Store, height: u64) -> Result<Json<Value>, ApiError> {
 }
 
 /// `GET /v1/blocks/{height}`.
-#[utoipa::path(get, path = "/v1/blocks/{height}", params(("height" = u64, Path, description = "Block height, from 1")), responses((status = 200, description = "{header, hash, commit, tx_ids}", headers(("Ledger-Height" = u64, description = "The height of the block whose state the answer shows"))), (status = 400, description = "Malformed input: {code, message}"), (status = 404, description = "Unknown id: {code, message}")))]
+#[utoipa::path(get, path = "/v1/blocks/{height}", params(("height" = u64, Path, description = "Block height, from 1")), responses((status = 200, description = "{header, hash, commit, tx_ids}"), (status = 400, description = "Malformed input: {code, message}"), (status = 404, description = "Unknown id: {code, message}")))]
 pub async fn block(
     State(state): State<ApiState>,
     h: Result<Path<String>, PathRejection>,
@@ -263,7 +263,7 @@ pub async fn block(
 
 /// `GET /v1/blocks/{height}/txs`: the block's transactions, in block
 /// order, for auditors who replay the chain.
-#[utoipa::path(get, path = "/v1/blocks/{height}/txs", params(("height" = u64, Path, description = "Block height, from 1")), responses((status = 200, description = "{height, txs: [{body, sig}]} in block order", headers(("Ledger-Height" = u64, description = "The height of the block whose state the answer shows"))), (status = 400, description = "Malformed input: {code, message}"), (status = 404, description = "Unknown block: {code, message}")))]
+#[utoipa::path(get, path = "/v1/blocks/{height}/txs", params(("height" = u64, Path, description = "Block height, from 1")), responses((status = 200, description = "{height, txs: [{body, sig}]} in block order"), (status = 400, description = "Malformed input: {code, message}"), (status = 404, description = "Unknown block: {code, message}")))]
 pub async fn block_txs(
     State(state): State<ApiState>,
     h: Result<Path<String>, PathRejection>,
@@ -291,7 +291,7 @@ fn latest_height(store: &Store) -> Result<u64, ApiError> {
 }
 
 /// `GET /v1/blocks/latest`.
-#[utoipa::path(get, path = "/v1/blocks/latest", responses((status = 200, description = "{header, hash, commit, tx_ids} of the latest block", headers(("Ledger-Height" = u64, description = "The height of the block whose state the answer shows"))), (status = 503, description = "No blocks yet")))]
+#[utoipa::path(get, path = "/v1/blocks/latest", responses((status = 200, description = "{header, hash, commit, tx_ids} of the latest block"), (status = 503, description = "No blocks yet")))]
 pub async fn latest_block(State(state): State<ApiState>) -> Answer {
     with_store(&state, move |_, store| {
         let h = latest_height(store)?;
@@ -301,7 +301,7 @@ pub async fn latest_block(State(state): State<ApiState>) -> Answer {
 }
 
 /// `GET /v1/checkpoint`: the latest header and its commit.
-#[utoipa::path(get, path = "/v1/checkpoint", responses((status = 200, description = "{header, commit} of the latest block", headers(("Ledger-Height" = u64, description = "The height of the block whose state the answer shows"))), (status = 503, description = "No blocks yet")))]
+#[utoipa::path(get, path = "/v1/checkpoint", responses((status = 200, description = "{header, commit} of the latest block"), (status = 503, description = "No blocks yet")))]
 pub async fn checkpoint(State(state): State<ApiState>) -> Answer {
     with_store(&state, move |_, store| {
         let h = latest_height(store)?;
@@ -323,7 +323,7 @@ pub struct Consistency {
 }
 
 /// `GET /v1/log/consistency?from=N&to=M`.
-#[utoipa::path(get, path = "/v1/log/consistency", params(("from" = u64, Query, description = "Older log size"), ("to" = u64, Query, description = "Newer log size")), responses((status = 200, description = "{from, to, proof: [hex]} (RFC 6962)", headers(("Ledger-Height" = u64, description = "The height of the block whose state the answer shows"))), (status = 400, description = "Bad sizes")))]
+#[utoipa::path(get, path = "/v1/log/consistency", params(("from" = u64, Query, description = "Older log size"), ("to" = u64, Query, description = "Newer log size")), responses((status = 200, description = "{from, to, proof: [hex]} (RFC 6962)"), (status = 400, description = "Bad sizes")))]
 pub async fn consistency(
     State(state): State<ApiState>,
     q: Result<Query<Consistency>, QueryRejection>,
@@ -350,7 +350,7 @@ pub struct Inclusion {
 }
 
 /// `GET /v1/log/inclusion?tx_id=..&size=M`.
-#[utoipa::path(get, path = "/v1/log/inclusion", params(("tx_id" = String, Query, description = "Transaction id"), ("size" = u64, Query, description = "Log size")), responses((status = 200, description = "{tx_id, index, size, proof} (RFC 6962)", headers(("Ledger-Height" = u64, description = "The height of the block whose state the answer shows"))), (status = 400, description = "Malformed input: {code, message}"), (status = 404, description = "Unknown id: {code, message}")))]
+#[utoipa::path(get, path = "/v1/log/inclusion", params(("tx_id" = String, Query, description = "Transaction id"), ("size" = u64, Query, description = "Log size")), responses((status = 200, description = "{tx_id, index, size, proof} (RFC 6962)"), (status = 400, description = "Malformed input: {code, message}"), (status = 404, description = "Unknown id: {code, message}")))]
 pub async fn inclusion(
     State(state): State<ApiState>,
     q: Result<Query<Inclusion>, QueryRejection>,
@@ -367,7 +367,7 @@ pub async fn inclusion(
 }
 
 /// `GET /v1/validators`: the set in force for the next height.
-#[utoipa::path(get, path = "/v1/validators", responses((status = 200, description = "[{pubkey, power, org_id}] in force for the next height", headers(("Ledger-Height" = u64, description = "The height of the block whose state the answer shows")))))]
+#[utoipa::path(get, path = "/v1/validators", responses((status = 200, description = "[{pubkey, power, org_id}] in force for the next height")))]
 pub async fn validators(State(state): State<ApiState>) -> Answer {
     with_store(&state, move |_, store| {
         Ok(Json(to_json(&store.tip().next_validators.validators())?))
@@ -375,11 +375,10 @@ pub async fn validators(State(state): State<ApiState>) -> Answer {
     .await
 }
 
-/// `GET /v1/orgs`.
 /// `GET /v1/validators/history`: every validator set, oldest first, with
 /// the `set_validators` transaction that made it, so that a verifier who
 /// trusts the genesis can follow each change by its receipt.
-#[utoipa::path(get, path = "/v1/validators/history", responses((status = 200, description = "[{from_height, validators: [{pubkey, power, org_id}], tx_id}] oldest first; tx_id absent for genesis", headers(("Ledger-Height" = u64, description = "The height of the block whose state the answer shows")))))]
+#[utoipa::path(get, path = "/v1/validators/history", responses((status = 200, description = "[{from_height, validators: [{pubkey, power, org_id}], tx_id}] oldest first; tx_id absent for genesis")))]
 pub async fn validator_history(State(state): State<ApiState>) -> Answer {
     with_store(&state, move |_, store| {
         let list = store
@@ -398,7 +397,8 @@ pub async fn validator_history(State(state): State<ApiState>) -> Answer {
     .await
 }
 
-#[utoipa::path(get, path = "/v1/orgs", responses((status = 200, description = "Registered organisations", headers(("Ledger-Height" = u64, description = "The height of the block whose state the answer shows")))))]
+/// `GET /v1/orgs`.
+#[utoipa::path(get, path = "/v1/orgs", responses((status = 200, description = "Registered organisations")))]
 pub async fn orgs(State(state): State<ApiState>) -> Answer {
     with_store(&state, move |_, store| {
         Ok(Json(to_json(&query::orgs(store.kv(), 10_000)?)?))
@@ -407,7 +407,7 @@ pub async fn orgs(State(state): State<ApiState>) -> Answer {
 }
 
 /// `GET /v1/orgs/{id}`.
-#[utoipa::path(get, path = "/v1/orgs/{id}", params(("id" = String, Path, description = "Unified Social Credit Code")), responses((status = 200, description = "{org, campaigns, notes}", headers(("Ledger-Height" = u64, description = "The height of the block whose state the answer shows"))), (status = 400, description = "Malformed input: {code, message}"), (status = 404, description = "Unknown id: {code, message}")))]
+#[utoipa::path(get, path = "/v1/orgs/{id}", params(("id" = String, Path, description = "Unified Social Credit Code")), responses((status = 200, description = "{org, campaigns, notes}"), (status = 400, description = "Malformed input: {code, message}"), (status = 404, description = "Unknown id: {code, message}")))]
 pub async fn org(State(state): State<ApiState>, id: Result<Path<String>, PathRejection>) -> Answer {
     let id = path(id)?;
     let id = OrgId::parse(&id).map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
@@ -428,7 +428,7 @@ pub async fn org(State(state): State<ApiState>, id: Result<Path<String>, PathRej
 }
 
 /// `GET /v1/campaigns`.
-#[utoipa::path(get, path = "/v1/campaigns", responses((status = 200, description = "Campaigns with their totals", headers(("Ledger-Height" = u64, description = "The height of the block whose state the answer shows")))))]
+#[utoipa::path(get, path = "/v1/campaigns", responses((status = 200, description = "Campaigns with their totals")))]
 pub async fn campaigns(State(state): State<ApiState>) -> Answer {
     with_store(&state, move |_, store| {
         Ok(Json(to_json(&query::campaigns(store.kv(), 10_000)?)?))
@@ -446,7 +446,7 @@ pub struct Page {
 /// `GET /v1/campaigns/{id}?from_seq=&limit=`: the campaign with its
 /// donations (paged, at most 1,000), disbursements with their allocations,
 /// refunds and report ids.
-#[utoipa::path(get, path = "/v1/campaigns/{id}", params(("id" = String, Path, description = "Campaign id"), ("from_seq" = Option<u64>, Query, description = "First donation position"), ("limit" = Option<usize>, Query, description = "Donations per page, at most 1,000")), responses((status = 200, description = "{campaign, unallocated, donations, next_seq, disbursements (with allocations), refunds, reports, notes}", headers(("Ledger-Height" = u64, description = "The height of the block whose state the answer shows"))), (status = 400, description = "Malformed input: {code, message}"), (status = 404, description = "Unknown id: {code, message}")))]
+#[utoipa::path(get, path = "/v1/campaigns/{id}", params(("id" = String, Path, description = "Campaign id"), ("from_seq" = Option<u64>, Query, description = "First donation position"), ("limit" = Option<usize>, Query, description = "Donations per page, at most 1,000")), responses((status = 200, description = "{campaign, unallocated, donations, next_seq, disbursements (with allocations), refunds, reports, notes}"), (status = 400, description = "Malformed input: {code, message}"), (status = 404, description = "Unknown id: {code, message}")))]
 pub async fn campaign(
     State(state): State<ApiState>,
     id: Result<Path<String>, PathRejection>,
@@ -484,7 +484,7 @@ pub async fn campaign(
 }
 
 /// `GET /v1/donations/{id}/trace`.
-#[utoipa::path(get, path = "/v1/donations/{id}/trace", params(("id" = String, Path, description = "Donation id")), responses((status = 200, description = "Where the donation went, to the fen, across grants", headers(("Ledger-Height" = u64, description = "The height of the block whose state the answer shows"))), (status = 400, description = "Malformed input: {code, message}"), (status = 404, description = "Unknown id: {code, message}")))]
+#[utoipa::path(get, path = "/v1/donations/{id}/trace", params(("id" = String, Path, description = "Donation id")), responses((status = 200, description = "Where the donation went, to the fen, across grants"), (status = 400, description = "Malformed input: {code, message}"), (status = 404, description = "Unknown id: {code, message}")))]
 pub async fn trace(
     State(state): State<ApiState>,
     id: Result<Path<String>, PathRejection>,
@@ -508,7 +508,7 @@ pub async fn trace(
 }
 
 /// `GET /v1/donors/{donor_tag}/donations` (or `campaign:<id>` for grants).
-#[utoipa::path(get, path = "/v1/donors/{donor}/donations", params(("donor" = String, Path, description = "Donor tag (64 hex) or campaign:<id>")), responses((status = 200, description = "The donor's donations, oldest first", headers(("Ledger-Height" = u64, description = "The height of the block whose state the answer shows"))), (status = 400, description = "Not a donor tag")))]
+#[utoipa::path(get, path = "/v1/donors/{donor}/donations", params(("donor" = String, Path, description = "Donor tag (64 hex) or campaign:<id>")), responses((status = 200, description = "The donor's donations, oldest first"), (status = 400, description = "Not a donor tag")))]
 pub async fn donor_donations(
     State(state): State<ApiState>,
     d: Result<Path<String>, PathRejection>,
@@ -526,7 +526,7 @@ pub async fn donor_donations(
 }
 
 /// `GET /v1/evidence/{sha256}`: the transactions citing a file.
-#[utoipa::path(get, path = "/v1/evidence/{sha256}", params(("sha256" = String, Path, description = "SHA-256 of a file, 64 hex")), responses((status = 200, description = "{sha256, cited_by: [tx ids]}", headers(("Ledger-Height" = u64, description = "The height of the block whose state the answer shows"))), (status = 400, description = "Not a hash")))]
+#[utoipa::path(get, path = "/v1/evidence/{sha256}", params(("sha256" = String, Path, description = "SHA-256 of a file, 64 hex")), responses((status = 200, description = "{sha256, cited_by: [tx ids]}"), (status = 400, description = "Not a hash")))]
 pub async fn evidence(
     State(state): State<ApiState>,
     h: Result<Path<String>, PathRejection>,
@@ -542,7 +542,7 @@ pub async fn evidence(
 
 /// `GET /v1/genesis`: the genesis document this chain started from; a
 /// verifier pins its hash and takes the first validator set from it.
-#[utoipa::path(get, path = "/v1/genesis", responses((status = 200, description = "The genesis document (design, Genesis); its hash is block 1's prev_hash", headers(("Ledger-Height" = u64, description = "The height of the block whose state the answer shows")))))]
+#[utoipa::path(get, path = "/v1/genesis", responses((status = 200, description = "The genesis document (design, Genesis); its hash is block 1's prev_hash")))]
 pub async fn genesis(State(state): State<ApiState>) -> Answer {
     with_store(&state, move |_, store| Ok(Json(to_json(store.genesis())?))).await
 }
@@ -554,7 +554,7 @@ const SYNCING_LAG: u64 = 2;
 /// `GET /v1/status`. `peer_height` is the highest tip a connected peer
 /// has announced (peers announce theirs every few seconds, so it may lag);
 /// `syncing` is true while that is at least two blocks above `height`.
-#[utoipa::path(get, path = "/v1/status", responses((status = 200, description = "{chain_id, height, block_hash, time, log_size, peers, peer_height, syncing, pending}", headers(("Ledger-Height" = u64, description = "The height of the block whose state the answer shows")))))]
+#[utoipa::path(get, path = "/v1/status", responses((status = 200, description = "{chain_id, height, block_hash, time, log_size, peers, peer_height, syncing, pending}")))]
 pub async fn status(State(state): State<ApiState>) -> Answer {
     with_store(&state, move |state, store| {
         let tip = store.tip();
@@ -595,6 +595,7 @@ pub async fn unknown_route() -> ApiError {
         title = "charity-ledger node API",
         description = "Signed transactions in; the chain's records, receipts and proofs out. Errors are {code, message}. Every answer read from the chain carries a Ledger-Height header: the height of the block whose state it shows."
     ),
+    modifiers(&HeightHeader),
     paths(
         submit,
         tx,
@@ -620,6 +621,39 @@ pub async fn unknown_route() -> ApiError {
     )
 )]
 pub struct ApiDoc;
+
+/// Declares the [`HEIGHT_HEADER`] on the 200 answer of every GET, which
+/// all read the chain through [`with_store`], but the events stream.
+struct HeightHeader;
+
+impl utoipa::Modify for HeightHeader {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{header::HeaderBuilder, schema, RefOr};
+        let header = HeaderBuilder::new()
+            .schema(
+                schema::ObjectBuilder::new()
+                    .schema_type(schema::Type::Integer)
+                    .format(Some(schema::SchemaFormat::KnownFormat(
+                        schema::KnownFormat::Int64,
+                    )))
+                    .minimum(Some(0)),
+            )
+            .description(Some("The height of the block whose state the answer shows"))
+            .build();
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if path == "/v1/events" {
+                continue;
+            }
+            let ok = item
+                .get
+                .as_mut()
+                .and_then(|op| op.responses.responses.get_mut("200"));
+            if let Some(RefOr::T(ok)) = ok {
+                ok.headers.insert("Ledger-Height".into(), header.clone());
+            }
+        }
+    }
+}
 
 /// `GET /v1/openapi.json`.
 pub async fn openapi() -> Result<Json<Value>, ApiError> {
