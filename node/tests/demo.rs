@@ -2,6 +2,7 @@
 //! verifiable history, prints a donor's trace with a verified receipt, and
 //! reuses its data directory on the next run.
 
+use std::ffi::OsStr;
 use std::process::Command;
 
 fn demo(dir: &std::path::Path, extra: &[&str]) -> String {
@@ -19,6 +20,19 @@ fn demo(dir: &std::path::Path, extra: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     stdout
+}
+
+/// Runs `charity-node ARGS`; gives its exit code, stdout and stderr.
+fn node(args: &[&OsStr]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_charity-node"))
+        .args(args)
+        .output()
+        .expect("run charity-node");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -48,39 +62,22 @@ fn demo_builds_a_verifiable_history_and_reuses_it() {
     assert!(!invoice.is_empty());
 
     // The chain re-verifies from genesis.
-    let out = Command::new(env!("CARGO_BIN_EXE_charity-node"))
-        .args(["audit", "--store"])
-        .arg(dir.path().join("chain"))
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && text.contains("chain intact"),
-        "{text}"
-    );
-    let missing = Command::new(env!("CARGO_BIN_EXE_charity-node"))
-        .args(["audit", "--store"])
-        .arg(dir.path().join("no-such-store"))
-        .output()
-        .unwrap();
-    assert!(!missing.status.success());
-    assert!(String::from_utf8_lossy(&missing.stderr).contains("has no chain"));
+    let chain = dir.path().join("chain");
+    let audit =
+        |store: &std::path::Path| node(&["audit".as_ref(), "--store".as_ref(), store.as_os_str()]);
+    let (code, text, _) = audit(&chain);
+    assert!(code == Some(0) && text.contains("chain intact"), "{text}");
+    let (code, _, err) = audit(&dir.path().join("no-such-store"));
+    assert!(code != Some(0));
+    assert!(err.contains("has no chain"));
 
     // A node's home works too (the demo's validators keep theirs under
     // DATA_DIR/node-<i>; here a home holding the history's store).
     let home = dir.path().join("home");
     std::fs::create_dir_all(&home).unwrap();
     std::fs::rename(dir.path().join("chain"), home.join("chain")).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_charity-node"))
-        .args(["audit", "--home"])
-        .arg(&home)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("chain intact"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (code, text, err) = node(&["audit".as_ref(), "--home".as_ref(), home.as_os_str()]);
+    assert!(code == Some(0) && text.contains("chain intact"), "{err}");
     std::fs::rename(home.join("chain"), dir.path().join("chain")).unwrap();
 
     // A store file cut short (a full disk, a bad copy) is audited as the
@@ -103,17 +100,9 @@ fn demo_builds_a_verifiable_history_and_reuses_it() {
             .unwrap()
             .set_len(len * k / 8)
             .unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_charity-node"))
-            .args(["audit", "--store"])
-            .arg(&damaged)
-            .output()
-            .unwrap();
-        let (text, err) = (
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr),
-        );
+        let (code, text, err) = audit(&damaged);
         assert!(!err.contains("panicked"), "{err}");
-        match out.status.code() {
+        match code {
             Some(0) => assert!(text.contains("chain intact"), "{text}"),
             Some(1) => assert!(
                 err.starts_with("charity-node: ")
@@ -149,18 +138,13 @@ fn demo_builds_a_verifiable_history_and_reuses_it() {
         edit(&mut state);
         let file = dir.path().join("witness.json");
         charity_sdk::witness::save(&file, &state).unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_charity-node"))
-            .args(["audit", "--store"])
-            .arg(dir.path().join("chain"))
-            .arg("--witness")
-            .arg(&file)
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        node(&[
+            "audit".as_ref(),
+            "--store".as_ref(),
+            chain.as_os_str(),
+            "--witness".as_ref(),
+            file.as_os_str(),
+        ])
     };
     let (code, text, err) = witnessed(&|_| {});
     assert_eq!(code, Some(0), "{err}");
@@ -195,19 +179,18 @@ fn demo_builds_a_verifiable_history_and_reuses_it() {
     // spreadsheet (the demo's history has disbursements in 2026 and none
     // in 2001).
     let export = |to: &std::path::Path, year: Option<&str>| {
-        let out = Command::new(env!("CARGO_BIN_EXE_charity-node"))
-            .args(["export", "--store"])
-            .arg(dir.path().join("chain"))
-            .arg("--out")
-            .arg(to)
-            .args(year.map(|y| ["--year", y]).into_iter().flatten())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let mut args = vec![
+            "export".as_ref(),
+            "--store".as_ref(),
+            chain.as_os_str(),
+            "--out".as_ref(),
+            to.as_os_str(),
+        ];
+        if let Some(y) = year {
+            args.extend([OsStr::new("--year"), OsStr::new(y)]);
+        }
+        let (code, _, err) = node(&args);
+        assert_eq!(code, Some(0), "{err}");
     };
     export(&dir.path().join("export"), None);
     let csv = std::fs::read(dir.path().join("export/campaigns.csv")).unwrap();
