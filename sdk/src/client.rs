@@ -76,6 +76,14 @@ pub enum TxStatus {
     Committed(u64),
 }
 
+/// An answer's body as JSON.
+fn json(url: String, body: &[u8]) -> Result<Value, ClientError> {
+    serde_json::from_slice(body).map_err(|e| ClientError::Decode {
+        url,
+        reason: e.to_string(),
+    })
+}
+
 /// A node's API. Clones share the settings, not the connections in use.
 #[derive(Clone)]
 pub struct Client {
@@ -163,7 +171,8 @@ impl Client {
 
     /// GETs `path` as JSON.
     pub fn get_json(&self, path: &str) -> Result<Value, ClientError> {
-        self.get_json_at(path).map(|(v, _)| v)
+        let (url, body, _) = self.get(path)?;
+        json(url, &body)
     }
 
     /// GETs `path` as JSON, with the height of the block whose state the
@@ -177,11 +186,7 @@ impl Client {
                 reason: format!("{HEIGHT_HEADER} {h:?} is not a block height"),
             })?),
         };
-        let v = serde_json::from_slice(&body).map_err(|e| ClientError::Decode {
-            url,
-            reason: e.to_string(),
-        })?;
-        Ok((v, height))
+        Ok((json(url, &body)?, height))
     }
 
     /// Submits a signed transaction; the node checks it and keeps it.
