@@ -320,18 +320,40 @@ fn corrupt(
     }
 }
 
+/// A database whose files sled opened but in which it found no chain (or
+/// a genesis without a tip): a store is created with both in its first
+/// write, so it lost even that.
+fn recovered_no_chain(path: &Path) -> StoreError {
+    StoreError::Damaged {
+        path: path.display().to_string(),
+        reason: "sled's recovery read no chain from its files".into(),
+    }
+}
+
 impl Store {
     /// Opens the store at `path`, creating it from `genesis` if it is new.
     /// An existing store must hold the same genesis, and is verified.
+    ///
+    /// A store is new when `path` holds no database file. A database from
+    /// whose files sled's recovery reads no chain is damaged, not new: it
+    /// is refused and left as it is, never written over with a fresh chain
+    /// (the operator decides whether to restore it or to sync anew).
     pub fn open_or_init(path: &Path, genesis: &Genesis) -> Result<Self, StoreError> {
+        let existed = path.join("db").is_file();
         let db = open_db(path)?;
         let tree = db.open_tree("chain")?;
         let given = genesis.hash()?;
         if KvRead::get(&tree, schema::META_GENESIS)?.is_none() {
+            if existed {
+                return Err(recovered_no_chain(path));
+            }
             let (writes, _) = chain::genesis_writes(genesis)?;
             Self::write(&db, &tree, writes)?;
         }
-        let store = Self::load(db, tree, path)?;
+        let store = Self::load(db, tree, path).map_err(|e| match e {
+            StoreError::NotInitialised(_) => recovered_no_chain(path),
+            e => e,
+        })?;
         let stored = store.genesis.hash()?;
         if stored != given {
             return Err(StoreError::GenesisMismatch { stored, given });
@@ -366,10 +388,7 @@ impl Store {
         // so a database without them lost even that: its log was cut or
         // overwritten before it, and sled recovered an empty tree.
         Self::read(db, tree, path).map_err(|e| match e {
-            StoreError::NotInitialised(_) => StoreError::Damaged {
-                path: path.display().to_string(),
-                reason: "sled's recovery read no chain from its files".into(),
-            },
+            StoreError::NotInitialised(_) => recovered_no_chain(path),
             e => e,
         })
     }

@@ -253,7 +253,17 @@ fn a_truncated_or_overwritten_store_file_is_an_error_never_a_panic() {
             // Opened and audited: an error with a code, or a chain that
             // re-verifies: sled's recovery keeps the log up to its first
             // unreadable entry, so a cut log is a shorter chain, whole.
-            let outcome = Store::open_unverified(copy.path()).and_then(|s| {
+            // A node starting on the copy gets the same store, or an
+            // error: never a fresh chain written over the damaged one.
+            let again = tempfile::tempdir().unwrap();
+            copy_store(copy.path(), again.path());
+            let started = Store::open_or_init(again.path(), &genesis()).is_ok();
+            let opened = Store::open_unverified(copy.path());
+            assert!(
+                opened.is_ok() || !started,
+                "cut {cut}, {overwrite}: a new chain went over a damaged one"
+            );
+            let outcome = opened.and_then(|s| {
                 charity_ledger::audit::replay(&s, |_, _, _| {})
                     .map_err(|e| StoreError::BadRequest(format!("{} {e}", e.code())))
             });
@@ -278,4 +288,39 @@ fn a_truncated_or_overwritten_store_file_is_an_error_never_a_panic() {
     let err = Store::open_unverified(empty.path()).unwrap_err();
     assert_eq!(err.code(), "not_initialised");
     assert_eq!(std::fs::read_dir(empty.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn a_database_without_a_chain_is_refused_and_left_as_it_is() {
+    // What sled recovers from files that lost their first write: a
+    // database, and no chain in it.
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = sled::open(dir.path()).unwrap();
+        db.open_tree("chain").unwrap();
+        db.insert(b"left by sled", &b"before the damage"[..])
+            .unwrap();
+        db.flush().unwrap();
+    }
+    for open in [
+        Store::open_or_init(dir.path(), &genesis()),
+        Store::open_unverified(dir.path()),
+        Store::open(dir.path()),
+    ] {
+        let Err(err) = open else {
+            panic!("a database without a chain was opened")
+        };
+        assert_eq!(err.code(), "store_damaged", "{err}");
+        assert!(err.to_string().contains("read no chain"), "{err}");
+    }
+    // Nothing was written: no genesis went in, the old entry stays.
+    let db = sled::open(dir.path()).unwrap();
+    assert!(db.open_tree("chain").unwrap().is_empty());
+    assert!(db.get(b"left by sled").unwrap().is_some());
+    drop(db);
+
+    // A directory without a database is a new store.
+    let new = tempfile::tempdir().unwrap();
+    let store = Store::open_or_init(new.path(), &genesis()).unwrap();
+    assert_eq!(store.tip().height, 0);
 }
