@@ -15,7 +15,7 @@ use charity_ledger::receipt::{verify_receipt, Receipt};
 use charity_ledger::tx::TxKind;
 use charity_ledger::{merkle, Genesis, Keypair, Store, Transaction};
 use charity_node::api::{router, ApiState, BlockEvent};
-use charity_sdk::client::HEIGHT_HEADER;
+use charity_sdk::client::{HEIGHT_HEADER, MIN_HEIGHT_HEADER};
 use serde_json::Value;
 
 const CHAIN: &str = "charity-api-test";
@@ -508,10 +508,19 @@ async fn the_api_serves_the_chain_and_checks_submissions() {
             .get("Ledger-Height")
             .is_some()
     };
+    // And that a read may ask for a height.
+    let asks = |p: &str| {
+        doc["paths"][p]["get"]["parameters"]
+            .as_array()
+            .is_some_and(|ps| {
+                ps.iter()
+                    .any(|q| q["name"] == "Ledger-Min-Height" && q["in"] == "header")
+            })
+    };
     for p in ["/v1/campaigns/{id}", "/v1/blocks/{height}", "/v1/status"] {
-        assert!(carries(p), "{p}");
+        assert!(carries(p) && asks(p), "{p}");
     }
-    assert!(!carries("/v1/events"));
+    assert!(!carries("/v1/events") && !asks("/v1/events"));
 
     // Metrics count requests by route pattern, not by raw path.
     let m = c
@@ -527,6 +536,77 @@ async fn the_api_serves_the_chain_and_checks_submissions() {
     assert!(
         !m.contains(&donation_id.to_hex()),
         "raw paths must not become labels"
+    );
+}
+
+/// A read that asks for a height (`Ledger-Min-Height`) is answered at it
+/// or later: at once if the node has it, after its block commits if it is
+/// the next one, and otherwise refused with `height_not_reached`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_asking_for_a_height_is_answered_at_it_or_refused() {
+    let (_dir, mut net, store, state, base, _) = served().await;
+    let c = reqwest::Client::new();
+    let ask = |min: &str| {
+        c.get(format!("{base}/v1/campaigns"))
+            .header(MIN_HEIGHT_HEADER, min)
+            .send()
+    };
+    let answer = |r: reqwest::Response| async move {
+        let height = r
+            .headers()
+            .get(HEIGHT_HEADER)
+            .map(|h| h.to_str().unwrap().to_string());
+        let status = r.status().as_u16();
+        let v: Value = r.json().await.unwrap_or(Value::Null);
+        (status, height, v)
+    };
+    // Reached: answered at the tip.
+    let (s, h, _) = answer(ask("5").await.unwrap()).await;
+    assert_eq!((s, h.as_deref()), (200, Some("5")));
+    let (s, h, _) = answer(ask("0").await.unwrap()).await;
+    assert_eq!((s, h.as_deref()), (200, Some("5")));
+    // Not a height.
+    let (s, _, v) = answer(ask("five").await.unwrap()).await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (400, Some("invalid_min_height")),
+        "{v}"
+    );
+    // Beyond the next block, and no peer has it: refused at once.
+    let (s, _, v) = answer(ask("7").await.unwrap()).await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (503, Some("height_not_reached")),
+        "{v}"
+    );
+    let message = v["message"].as_str().unwrap();
+    assert!(message.contains("this node has block 5"), "{v}");
+    assert!(message.contains("no peer it knows of"), "{v}");
+
+    // The next block: the read waits for it, and is answered at it.
+    let waiting = tokio::spawn(ask("6"));
+    // It listens for blocks while it waits.
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while state.events.receiver_count() == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the read waits for the block");
+    let d = donation(&mut net, 100, "N9XQ-9D6X-DA4S-SH9A-ZR03");
+    state.committed(commit(&store, &net, vec![d], T0 + 4 * DAY));
+    let (s, h, v) = answer(waiting.await.unwrap().unwrap()).await;
+    assert_eq!((s, h.as_deref()), (200, Some("6")), "{v}");
+    // The next block does not come: refused after the wait.
+    let (s, _, v) = answer(ask("7").await.unwrap()).await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (503, Some("height_not_reached")),
+        "{v}"
+    );
+    assert!(
+        v["message"].as_str().unwrap().contains("within 2000 ms"),
+        "{v}"
     );
 }
 

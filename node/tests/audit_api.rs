@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use charity_ledger::export::Period;
 use charity_ledger::hex::Hash;
 use charity_sdk::audit::{self, ApiAuditError};
-use charity_sdk::client::{Client, HEIGHT_HEADER};
+use charity_sdk::client::{Client, HEIGHT_HEADER, MIN_HEIGHT_HEADER};
 use common::Demo;
 use serde_json::Value;
 
@@ -132,6 +132,59 @@ async fn proxy(upstream: &str, lie: Lie, at: u64) -> String {
         let _ = axum::serve(listener, app).await;
     });
     format!("http://{addr}")
+}
+
+/// A load balancer: each request goes to the next of `upstreams` in turn.
+struct Balancer {
+    upstreams: Vec<String>,
+    next: std::sync::atomic::AtomicUsize,
+    http: reqwest::Client,
+}
+
+async fn balance(
+    State(b): State<Arc<Balancer>>,
+    uri: Uri,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let n = b.next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let upstream = &b.upstreams[n % b.upstreams.len()];
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut request = b.http.get(format!("{upstream}{path}"));
+    if let Some(h) = headers.get(MIN_HEIGHT_HEADER) {
+        request = request.header(MIN_HEIGHT_HEADER, h.clone());
+    }
+    let r = match request.send().await {
+        Ok(r) => r,
+        Err(e) => return (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+    };
+    let status = r.status();
+    let height = r.headers().get(HEIGHT_HEADER).cloned();
+    let body = r.bytes().await.unwrap_or_default();
+    let mut answer = (status, [("content-type", "application/json")], body).into_response();
+    if let Some(h) = height {
+        answer.headers_mut().insert(HEIGHT_HEADER, h);
+    }
+    answer
+}
+
+/// Serves `app` on a loopback port; its URL.
+async fn serve(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}")
+}
+
+/// A balancer over `upstreams`, whose first request goes to the first.
+async fn balancer(upstreams: &[&str]) -> String {
+    let state = Arc::new(Balancer {
+        upstreams: upstreams.iter().map(|u| u.to_string()).collect(),
+        next: Default::default(),
+        http: reqwest::Client::new(),
+    });
+    serve(axum::Router::new().fallback(balance).with_state(state)).await
 }
 
 async fn run_audit(
@@ -321,4 +374,50 @@ async fn the_api_audit_passes_an_honest_node_and_names_every_lie() {
         assert_eq!(code_seen, code, "{lie:?}: {msg}");
         assert!(msg.contains(words), "{lie:?}: {msg}");
     }
+
+    // Behind a load balancer, over the live node and a replica that lags:
+    // one that stopped at the last block of the demo's history (the store
+    // the validators copied and went on from). The audit and the witness
+    // ask every read for the height they have already seen, so the
+    // replica's older answers are refused and asked again elsewhere, never
+    // taken for a chain that went back.
+    let replica = charity_ledger::Store::open(&demo.dir.path().join("chain")).unwrap();
+    let stopped = replica.tip().height;
+    let replica = charity_node::api::ApiState::new(Arc::new(std::sync::RwLock::new(replica)), 10);
+    let replica = serve(charity_node::api::router(replica)).await;
+    let node = demo.base.clone();
+    let (live, saved) = tokio::task::spawn_blocking(move || {
+        let client = Client::new(&node);
+        // The live chain two blocks past the replica: each step waits for
+        // the next block to commit.
+        let mut live = 0;
+        for _ in 0..30 {
+            let (_, h) = client.at_least(live + 1).get_json_at("/v1/status").unwrap();
+            live = h.unwrap();
+            if live >= stopped + 2 {
+                break;
+            }
+        }
+        let (_, saved) = charity_sdk::witness::run(&client, None).unwrap();
+        (live, saved)
+    })
+    .await
+    .unwrap();
+    assert!(live >= stopped + 2, "{live} {stopped}");
+    let balanced = balancer(&[&replica, &demo.base]).await;
+    let report = run_audit(balanced, Some(honest.genesis_hash))
+        .await
+        .unwrap();
+    assert!(report.blocks >= live, "{report:?}, live at {live}");
+    // The witness's first read goes to the replica, below its checkpoint.
+    let balanced = balancer(&[&replica, &demo.base]).await;
+    let seen = saved.checkpoint.header.height;
+    let outcome = tokio::task::spawn_blocking(move || {
+        charity_sdk::witness::run(&Client::new(&balanced), Some(saved))
+            .map(|(o, s)| (o, s.checkpoint.header.height))
+    })
+    .await
+    .unwrap();
+    let (_, now) = outcome.unwrap();
+    assert!(now >= seen, "{now} < {seen}");
 }

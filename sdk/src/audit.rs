@@ -111,24 +111,42 @@ impl ApiSource<'_> {
         }
         let v = self
             .client
+            .at_least(height)
             .get_json(&format!("/v1/blocks/{height}"))
             .map_err(|e| e.to_string())?;
         *last = Some((height, v.clone()));
         Ok(v)
     }
+
+    /// The height of the chain, from a node that has reached `at_least`
+    /// if one answers (several may, behind a load balancer); else the
+    /// height a node gives, for the caller to find short.
+    fn height_from(&self, at_least: u64) -> Result<u64, String> {
+        match status_height(&self.client.at_least(at_least)) {
+            Err(ClientError::Api { code, .. }) if code == "height_not_reached" => {
+                status_height(self.client)
+            }
+            r => r,
+        }
+        .map_err(|e| e.to_string())
+    }
+}
+
+fn status_height(client: &Client) -> Result<u64, ClientError> {
+    let s = client.get_json("/v1/status")?;
+    s.get("height")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| ClientError::Decode {
+            url: "/v1/status".into(),
+            reason: "no height that is a number".into(),
+        })
 }
 
 impl ChainSource for ApiSource<'_> {
     type Error = String;
 
     fn height(&self) -> Result<u64, String> {
-        let s = self
-            .client
-            .get_json("/v1/status")
-            .map_err(|e| e.to_string())?;
-        field(&s, "height", "/v1/status")?
-            .as_u64()
-            .ok_or_else(|| "/v1/status gives a height that is not a number".into())
+        status_height(self.client).map_err(|e| e.to_string())
     }
 
     fn block(&self, height: u64) -> Result<Block, String> {
@@ -137,7 +155,11 @@ impl ChainSource for ApiSource<'_> {
         let header: Header = serde_json::from_value(field(&v, "header", &what)?.clone())
             .map_err(|e| format!("{what}: the header does not decode: {e}"))?;
         let what = format!("/v1/blocks/{height}/txs");
-        let t = self.client.get_json(&what).map_err(|e| e.to_string())?;
+        let t = self
+            .client
+            .at_least(height)
+            .get_json(&what)
+            .map_err(|e| e.to_string())?;
         let txs = field(&t, "txs", &what)?
             .as_array()
             .ok_or_else(|| format!("{what}: txs is not a list"))?
@@ -256,7 +278,11 @@ fn audit_stopping(
     };
     let source = &source;
     let mut replay = Replay::new(genesis)?;
-    let target = source.height().map_err(ApiAuditError::Node)?;
+    let target = match stop {
+        Some(stop) => source.height_from(stop),
+        None => source.height(),
+    }
+    .map_err(ApiAuditError::Node)?;
     let mut stopped = None;
     if let Some(stop) = stop.filter(|s| *s <= target) {
         replay.run(source, stop, &mut progress)?;
@@ -293,12 +319,17 @@ struct Chase<'a, P> {
 }
 
 impl<P: FnMut(u64, u64, u64)> Chase<'_, P> {
-    /// GETs `path`, carries the replay on to the height the answer was read
-    /// at, and returns the answer with that height. A node's chain only
-    /// grows, so an answer read below a block it already served (or one
-    /// without its height) is refused.
+    /// GETs `path`, asking for an answer read at the replay's height or
+    /// later, carries the replay on to the height the answer was read at,
+    /// and returns the answer with that height. A node's chain only grows,
+    /// so an answer read below a block already served (or one without its
+    /// height) is refused.
     fn get(&mut self, path: &str) -> Result<(Value, u64), ApiAuditError> {
-        let (v, height) = self.source.client.get_json_at(path)?;
+        let (v, height) = self
+            .source
+            .client
+            .at_least(self.replay.height())
+            .get_json_at(path)?;
         let height = height.ok_or_else(|| {
             ApiAuditError::Node(format!(
                 "{path}: the answer does not say which height it was read at (no {HEIGHT_HEADER} header)"

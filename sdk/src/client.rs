@@ -18,6 +18,12 @@ use serde_json::Value;
 /// chain, the height of the block whose state the answer shows.
 pub const HEIGHT_HEADER: &str = "ledger-height";
 
+/// The header in which a reader asks for an answer read at this height or
+/// later. A node below it waits a moment for the block to commit, and
+/// otherwise answers 503 `height_not_reached`: behind a load balancer, or
+/// when reading from several nodes, answers never go back in time.
+pub const MIN_HEIGHT_HEADER: &str = "ledger-min-height";
+
 /// The largest answer read from a node (16 MiB).
 const MAX_ANSWER: u64 = 16 * 1024 * 1024;
 
@@ -89,7 +95,13 @@ fn json(url: String, body: &[u8]) -> Result<Value, ClientError> {
 pub struct Client {
     base: String,
     agent: ureq::Agent,
+    /// Asked of every read: see [`Client::at_least`].
+    min_height: Option<u64>,
 }
+
+/// How many times a read that a node refused as below the height asked for
+/// is asked again (each time after the node's own wait for the block).
+const MIN_HEIGHT_ATTEMPTS: usize = 4;
 
 impl Client {
     /// A client for the node at `base`, e.g. `http://127.0.0.1:8080`, that
@@ -105,6 +117,21 @@ impl Client {
         Client {
             base: base.trim_end_matches('/').to_owned(),
             agent: ureq::AgentBuilder::new().timeout(timeout).build(),
+            min_height: None,
+        }
+    }
+
+    /// This client, asking of every read an answer read at block `height`
+    /// or later ([`MIN_HEIGHT_HEADER`]). A node that has not committed it
+    /// waits a moment for it, then refuses with `height_not_reached`; the
+    /// read is then asked again a few times, so that behind a load
+    /// balancer it reaches a node that has the block. For a reader that
+    /// must never be shown an older state than it has already seen (an
+    /// audit, a witness).
+    pub fn at_least(&self, height: u64) -> Client {
+        Client {
+            min_height: Some(height),
+            ..self.clone()
         }
     }
 
@@ -159,9 +186,22 @@ impl Client {
 
     fn get(&self, path: &str) -> Result<(String, Vec<u8>, Option<String>), ClientError> {
         let url = format!("{}{path}", self.base);
-        let r = self.agent.get(&url).call();
-        let (body, height) = self.answer(&url, r)?;
-        Ok((url, body, height))
+        let mut attempt = 1;
+        loop {
+            let mut request = self.agent.get(&url);
+            if let Some(h) = self.min_height {
+                request = request.set(MIN_HEIGHT_HEADER, &h.to_string());
+            }
+            match self.answer(&url, request.call()) {
+                Ok((body, height)) => return Ok((url, body, height)),
+                Err(ClientError::Api { code, .. })
+                    if code == "height_not_reached" && attempt < MIN_HEIGHT_ATTEMPTS =>
+                {
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// GETs `path` and returns the body.

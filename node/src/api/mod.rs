@@ -27,6 +27,9 @@ pub const MAX_BODY: usize = 64 * 1024;
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Requests served at once; more wait.
 pub const MAX_CONCURRENT: usize = 256;
+/// How long a read asking for a height the node has not reached waits for
+/// it, by default: a few blocks' time, and well inside [`REQUEST_TIMEOUT`].
+pub const MIN_HEIGHT_WAIT: Duration = Duration::from_secs(2);
 
 /// A committed block, as the events stream announces it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -62,6 +65,9 @@ pub struct ApiState {
     pub metrics: Option<metrics::Metrics>,
     /// Where accepted transactions go to be gossiped to the other nodes.
     pub gossip: Option<tokio::sync::mpsc::Sender<charity_ledger::Transaction>>,
+    /// How long a read that asks for a height the node has not reached
+    /// (`Ledger-Min-Height`) waits for it before it is refused.
+    pub min_height_wait: Duration,
 }
 
 impl ApiState {
@@ -83,6 +89,7 @@ impl ApiState {
             peer_height: Arc::new(|| 0),
             metrics: metrics::Metrics::new().ok(),
             gossip: None,
+            min_height_wait: MIN_HEIGHT_WAIT,
         }
     }
 
@@ -137,6 +144,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/events", get(routes::events))
         .route("/v1/openapi.json", get(routes::openapi))
         .route("/metrics", get(metrics::render))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            routes::at_least,
+        ))
         .with_state(state.clone());
     api.merge(charity_explorer::router(state.store.clone()))
         .fallback(unknown)

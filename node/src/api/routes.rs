@@ -19,11 +19,12 @@ use charity_ledger::org_id::OrgId;
 use charity_ledger::{query, validate, Store, Transaction};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::{Stream, StreamExt};
 
 use super::{ApiError, ApiState};
-use charity_sdk::client::HEIGHT_HEADER;
+use charity_sdk::client::{HEIGHT_HEADER, MIN_HEIGHT_HEADER};
 
 type Answer = Result<AtHeight<Json<Value>>, ApiError>;
 
@@ -74,6 +75,82 @@ async fn with_store<R: Send + 'static>(
     })
     .await
     .map_err(|_| ApiError::internal("request_failed", "the request could not be completed"))?
+}
+
+/// Middleware over the API's routes: a request that carries
+/// [`MIN_HEIGHT_HEADER`] is served only once the node has committed that
+/// height. The chain only grows, so every answer is then read at that
+/// height or later (its [`HEIGHT_HEADER`] says which). A node below it
+/// waits up to [`ApiState::min_height_wait`] for the block, and otherwise
+/// answers 503 `height_not_reached`, so that a client reading from several
+/// nodes (behind a load balancer, say) asks again and reaches one that has
+/// it, rather than being shown an older state than it already saw.
+pub async fn at_least(
+    State(state): State<ApiState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let Some(asked) = request.headers().get(MIN_HEIGHT_HEADER) else {
+        return next.run(request).await;
+    };
+    let Some(want) = asked.to_str().ok().and_then(|s| s.parse::<u64>().ok()) else {
+        return ApiError::bad_request(
+            "invalid_min_height",
+            format!("{MIN_HEIGHT_HEADER} must be a block height, not {asked:?}"),
+        )
+        .into_response();
+    };
+    match reached(&state, want).await {
+        Ok(()) => next.run(request).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Waits until the node has committed block `want`, for at most
+/// [`ApiState::min_height_wait`].
+async fn reached(state: &ApiState, want: u64) -> Result<(), ApiError> {
+    // Listening before looking at the tip: a block committed in between
+    // is still heard of.
+    let mut blocks = state.events.subscribe();
+    // While a block commits, the writer holds the store: its event follows.
+    let tip = || state.store.try_read().ok().map(|s| s.tip().height);
+    let deadline = tokio::time::Instant::now() + state.min_height_wait;
+    let mut height = tip();
+    let why = loop {
+        if height.is_some_and(|h| h >= want) {
+            return Ok(());
+        }
+        // Beyond the next block, and no peer has reached it either: it
+        // will not commit in a moment.
+        if let Some(h) = height {
+            if want > h.max((state.peer_height)()).saturating_add(1) {
+                break "which no peer it knows of has reached either".to_string();
+            }
+        }
+        match tokio::time::timeout_at(deadline, blocks.recv()).await {
+            // Sent after the block is stored.
+            Ok(Ok(block)) if block.height >= want => return Ok(()),
+            Ok(Ok(_)) | Ok(Err(broadcast::error::RecvError::Lagged(_))) => height = tip(),
+            Ok(Err(broadcast::error::RecvError::Closed)) | Err(_) => {
+                height = tip().or(height);
+                if height.is_some_and(|h| h >= want) {
+                    return Ok(());
+                }
+                break format!(
+                    "which it did not commit within {} ms",
+                    state.min_height_wait.as_millis()
+                );
+            }
+        }
+    };
+    let at = height.map_or("a lower block".into(), |h| format!("block {h}"));
+    Err(ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "height_not_reached",
+        format!(
+            "this node has {at}; the request asks for block {want} or later ({MIN_HEIGHT_HEADER}), {why}; ask again, or ask another node"
+        ),
+    ))
 }
 
 fn unavailable() -> ApiError {
@@ -622,33 +699,50 @@ pub async fn unknown_route() -> ApiError {
 )]
 pub struct ApiDoc;
 
-/// Declares the [`HEIGHT_HEADER`] on the 200 answer of every GET, which
-/// all read the chain through [`with_store`], but the events stream.
+/// Declares, on every GET but the events stream (all read the chain
+/// through [`with_store`]), the [`HEIGHT_HEADER`] of the 200 answer and
+/// the [`MIN_HEIGHT_HEADER`] a request may carry ([`at_least`]).
 struct HeightHeader;
 
 impl utoipa::Modify for HeightHeader {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::{header::HeaderBuilder, schema, RefOr};
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        use utoipa::openapi::{header::HeaderBuilder, schema, RefOr, Required};
+        let height = || {
+            schema::ObjectBuilder::new()
+                .schema_type(schema::Type::Integer)
+                .format(Some(schema::SchemaFormat::KnownFormat(
+                    schema::KnownFormat::Int64,
+                )))
+                .minimum(Some(0))
+        };
         let header = HeaderBuilder::new()
-            .schema(
-                schema::ObjectBuilder::new()
-                    .schema_type(schema::Type::Integer)
-                    .format(Some(schema::SchemaFormat::KnownFormat(
-                        schema::KnownFormat::Int64,
-                    )))
-                    .minimum(Some(0)),
-            )
+            .schema(height())
             .description(Some("The height of the block whose state the answer shows"))
+            .build();
+        let asked = ParameterBuilder::new()
+            .name("Ledger-Min-Height")
+            .parameter_in(ParameterIn::Header)
+            .required(Required::False)
+            .schema(Some(height()))
+            .description(Some(
+                "Answer only once this node has committed this height, so that the answer is \
+                 read at it or later. A node below it waits a moment for the block, then \
+                 answers 503 height_not_reached (at once if no peer has reached it either); \
+                 ask again, or ask another node.",
+            ))
             .build();
         for (path, item) in openapi.paths.paths.iter_mut() {
             if path == "/v1/events" {
                 continue;
             }
-            let ok = item
-                .get
-                .as_mut()
-                .and_then(|op| op.responses.responses.get_mut("200"));
-            if let Some(RefOr::T(ok)) = ok {
+            let Some(op) = item.get.as_mut() else {
+                continue;
+            };
+            op.parameters
+                .get_or_insert_with(Vec::new)
+                .push(asked.clone());
+            if let Some(RefOr::T(ok)) = op.responses.responses.get_mut("200") {
                 ok.headers.insert("Ledger-Height".into(), header.clone());
             }
         }
