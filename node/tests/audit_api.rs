@@ -4,7 +4,8 @@
 //! a published total that the chain does not support, an answer that does
 //! not say the height it was read at or says a wrong one, another genesis)
 //! it fails with a clear reason, naming the height and field; it never
-//! hangs or panics.
+//! hangs or panics. Behind a load balancer over the node and a replica
+//! that lags, the audit and the witness pass.
 
 mod common;
 
