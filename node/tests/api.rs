@@ -651,7 +651,23 @@ async fn a_flood_of_hostile_requests_is_answered_and_harms_nothing() {
                             .send()
                             .await
                     }
-                    _ => c.get(format!("{base}/v1/status")).send().await,
+                    // Ordinary reads, some asking for a height that is
+                    // out of reach or not a height at all.
+                    _ => {
+                        let asked: &[u8] = match i % 4 {
+                            0 => b"18446744073709551615",
+                            1 => b"-1",
+                            2 => &[0xff, 0xfe],
+                            _ => b"0",
+                        };
+                        c.get(format!("{base}/v1/status"))
+                            .header(
+                                MIN_HEIGHT_HEADER,
+                                reqwest::header::HeaderValue::from_bytes(asked).unwrap(),
+                            )
+                            .send()
+                            .await
+                    }
                 };
                 // A refused connection would be an error here; an answer
                 // of any status is what is asked of the node.
