@@ -1,7 +1,8 @@
 //! Audit throughput: transactions fully re-verified per second when a
 //! stored chain is replayed from genesis (every signature, rule,
 //! allocation, header field and commit, then the state compared entry by
-//! entry), next to raw Ed25519 verification on all cores in the same run.
+//! entry), next to raw Ed25519 verification on all cores in the same run
+//! and to the audit's own stateless checks (its signature batches) alone.
 //!
 //! Run: `cargo bench -p charity-ledger --bench audit` (TXS=n to change the
 //! chain's size, default 1,000,000; blocks of 1,000; CHAIN=dir keeps the
