@@ -321,8 +321,7 @@ fn corrupt(
 }
 
 /// A database whose files sled opened but in which it found no chain (or
-/// a genesis without a tip): a store is created with both in its first
-/// write, so it lost even that.
+/// a genesis without a tip).
 fn recovered_no_chain(path: &Path) -> StoreError {
     StoreError::Damaged {
         path: path.display().to_string(),
@@ -339,21 +338,15 @@ impl Store {
     /// is refused and left as it is, never written over with a fresh chain
     /// (the operator decides whether to restore it or to sync anew).
     pub fn open_or_init(path: &Path, genesis: &Genesis) -> Result<Self, StoreError> {
-        let existed = path.join("db").is_file();
+        let new = !path.join("db").is_file();
         let db = open_db(path)?;
         let tree = db.open_tree("chain")?;
         let given = genesis.hash()?;
-        if KvRead::get(&tree, schema::META_GENESIS)?.is_none() {
-            if existed {
-                return Err(recovered_no_chain(path));
-            }
+        if new {
             let (writes, _) = chain::genesis_writes(genesis)?;
             Self::write(&db, &tree, writes)?;
         }
-        let store = Self::load(db, tree, path).map_err(|e| match e {
-            StoreError::NotInitialised(_) => recovered_no_chain(path),
-            e => e,
-        })?;
+        let store = Self::load(db, tree, path)?;
         let stored = store.genesis.hash()?;
         if stored != given {
             return Err(StoreError::GenesisMismatch { stored, given });
@@ -384,13 +377,7 @@ impl Store {
         }
         let db = open_db_with_cache(path, cache_bytes)?;
         let tree = db.open_tree("chain")?;
-        // A store is created with its genesis and tip in its first write,
-        // so a database without them lost even that: its log was cut or
-        // overwritten before it, and sled recovered an empty tree.
-        Self::read(db, tree, path).map_err(|e| match e {
-            StoreError::NotInitialised(_) => recovered_no_chain(path),
-            e => e,
-        })
+        Self::read(db, tree, path)
     }
 
     fn load(db: sled::Db, tree: sled::Tree, path: &Path) -> Result<Self, StoreError> {
@@ -399,14 +386,16 @@ impl Store {
         Ok(store)
     }
 
-    /// The store's genesis and tip, unverified.
+    /// The store's genesis and tip, unverified. A store is created with
+    /// both in its first write, so a database without them lost even that:
+    /// its log was cut or overwritten before it, and sled recovered an
+    /// empty tree.
     fn read(db: sled::Db, tree: sled::Tree, path: &Path) -> Result<Self, StoreError> {
         let Some(g) = KvRead::get(&tree, schema::META_GENESIS)? else {
-            return Err(StoreError::NotInitialised(path.display().to_string()));
+            return Err(recovered_no_chain(path));
         };
         let genesis = Genesis::decode(&g)?;
-        let tip = chain::read_tip(&tree)?
-            .ok_or_else(|| StoreError::NotInitialised(path.display().to_string()))?;
+        let tip = chain::read_tip(&tree)?.ok_or_else(|| recovered_no_chain(path))?;
         Ok(Store {
             db,
             tree,
