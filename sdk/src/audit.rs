@@ -122,31 +122,24 @@ impl ApiSource<'_> {
     /// if one answers (several may, behind a load balancer); else the
     /// height a node gives, for the caller to find short.
     fn height_from(&self, at_least: u64) -> Result<u64, String> {
-        match status_height(&self.client.at_least(at_least)) {
-            Err(ClientError::Api { code, .. }) if code == "height_not_reached" => {
-                status_height(self.client)
-            }
-            r => r,
-        }
-        .map_err(|e| e.to_string())
+        status_height(self.client.get_json_reaching("/v1/status", at_least))
     }
 }
 
-fn status_height(client: &Client) -> Result<u64, ClientError> {
-    let s = client.get_json("/v1/status")?;
-    s.get("height")
+/// The height in an answer of `/v1/status`.
+fn status_height(status: Result<Value, ClientError>) -> Result<u64, String> {
+    status
+        .map_err(|e| e.to_string())?
+        .get("height")
         .and_then(Value::as_u64)
-        .ok_or_else(|| ClientError::Decode {
-            url: "/v1/status".into(),
-            reason: "no height that is a number".into(),
-        })
+        .ok_or_else(|| "/v1/status gives a height that is not a number".into())
 }
 
 impl ChainSource for ApiSource<'_> {
     type Error = String;
 
     fn height(&self) -> Result<u64, String> {
-        status_height(self.client).map_err(|e| e.to_string())
+        status_height(self.client.get_json("/v1/status"))
     }
 
     fn block(&self, height: u64) -> Result<Block, String> {

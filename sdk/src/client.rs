@@ -103,6 +103,11 @@ pub struct Client {
 /// is asked again (each time after the node's own wait for the block).
 const MIN_HEIGHT_ATTEMPTS: usize = 4;
 
+/// The node refused a read as below the height it asked for.
+fn not_reached(e: &ClientError) -> bool {
+    matches!(e, ClientError::Api { code, .. } if code == "height_not_reached")
+}
+
 impl Client {
     /// A client for the node at `base`, e.g. `http://127.0.0.1:8080`, that
     /// gives up on a request after 30 seconds.
@@ -194,11 +199,7 @@ impl Client {
             }
             match self.answer(&url, request.call()) {
                 Ok((body, height)) => return Ok((url, body, height)),
-                Err(ClientError::Api { code, .. })
-                    if code == "height_not_reached" && attempt < MIN_HEIGHT_ATTEMPTS =>
-                {
-                    attempt += 1;
-                }
+                Err(e) if not_reached(&e) && attempt < MIN_HEIGHT_ATTEMPTS => attempt += 1,
                 Err(e) => return Err(e),
             }
         }
@@ -207,6 +208,16 @@ impl Client {
     /// GETs `path` and returns the body.
     pub fn get_bytes(&self, path: &str) -> Result<Vec<u8>, ClientError> {
         self.get(path).map(|(_, body, _)| body)
+    }
+
+    /// GETs `path` as JSON from a node that has committed `height` (asked
+    /// as [`Client::at_least`] asks), or, where no node that answers has,
+    /// the node's own answer, for the caller to find it short.
+    pub fn get_json_reaching(&self, path: &str, height: u64) -> Result<Value, ClientError> {
+        match self.at_least(height).get_json(path) {
+            Err(e) if not_reached(&e) => self.get_json(path),
+            r => r,
+        }
     }
 
     /// GETs `path` as JSON.

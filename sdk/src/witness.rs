@@ -23,7 +23,7 @@ use charity_ledger::vote::{verify_commit_list, CommitCertificate};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::client::{Client, ClientError};
+use crate::client::Client;
 
 /// A signed checkpoint: the latest header and its commit.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -242,13 +242,11 @@ fn decode_checkpoint(v: Value) -> Result<Checkpoint, WitnessError> {
 /// went back. If none has, the node's own checkpoint, which the checks then
 /// find short.
 fn fetch_checkpoint_from(client: &Client, height: u64) -> Result<Checkpoint, WitnessError> {
-    let v = match client.at_least(height).get_json("/v1/checkpoint") {
-        Err(ClientError::Api { code, .. }) if code == "height_not_reached" => {
-            client.get_json("/v1/checkpoint")
-        }
-        r => r,
-    };
-    decode_checkpoint(v.map_err(unavailable)?)
+    decode_checkpoint(
+        client
+            .get_json_reaching("/v1/checkpoint", height)
+            .map_err(unavailable)?,
+    )
 }
 
 fn proof(v: &Value) -> Result<Vec<[u8; 32]>, WitnessError> {
