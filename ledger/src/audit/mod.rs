@@ -201,6 +201,15 @@ impl Replay {
         Self::starting(genesis, State::Whole(MemKv::new()))
     }
 
+    /// The state right after `genesis`, held as a store audit holds it:
+    /// only the tables execution reads can be queried ([`Replay::state`]);
+    /// the rest is kept, compactly, for a comparison with a store. `txs`
+    /// is the number of transactions the chain is expected to hold (room
+    /// is made for them up front).
+    pub fn for_comparison(genesis: &Genesis, txs: usize) -> Result<Self, AuditError> {
+        Self::starting(genesis, State::Split(SplitState::with_capacity(txs)))
+    }
+
     fn starting(genesis: &Genesis, mut state: State) -> Result<Self, AuditError> {
         let (writes, tip) = chain::genesis_writes(genesis).map_err(StoreError::from)?;
         state.apply(writes);
@@ -655,11 +664,11 @@ pub fn replay(
 ) -> Result<AuditReport, AuditError> {
     let reader = BlockReader::new(store)?;
     let txs = usize::try_from(store.tip().log.size()).unwrap_or(usize::MAX);
-    let start = Replay::starting(
-        store.genesis(),
-        State::Split(SplitState::with_capacity(txs)),
+    let r = replay_to_tip(
+        Replay::for_comparison(store.genesis(), txs)?,
+        &reader,
+        progress,
     )?;
-    let r = replay_to_tip(start, &reader, progress)?;
     let (blocks, transactions, rows) = (r.blocks, r.transactions, r.rows_compared);
     let (read, log) = r.state.finish();
     // The reader handed every block its rows, so every transaction row
