@@ -22,7 +22,7 @@ use crate::kv::{MemKv, Write};
 use crate::records::CommittedTx;
 use crate::schema::{self, Key};
 use crate::store::{Store, StoreError};
-use crate::vote::{verify_commit, CommitCertificate};
+use crate::vote::{self, verify_commit, verify_commit_prechecked, CommitCertificate};
 use state::{Merged, Replayed, SortedLog, SplitState};
 
 /// The stored row of each transaction of a block (its `TX` entry), in
@@ -257,11 +257,14 @@ impl Replay {
         commit: &CommitCertificate,
     ) -> Result<(), AuditError> {
         let checks = chain::Signatures::Batched.check(&block.txs, &self.tip.chain_id);
-        self.apply_checked(block, None, &checks, claimed_hash, commit)
+        self.apply_checked(block, None, &checks, claimed_hash, commit, None)
     }
 
     /// [`Replay::apply`], with the block's stateless checks (fields and
-    /// signatures, see [`chain::Signatures::check`]) already run.
+    /// signatures, see [`chain::Signatures::check`]) already run, and,
+    /// with `commit_valid`, its commit's signatures too (one flag each, see
+    /// [`vote::check_commit_signatures`], worked out for the block's own
+    /// height and `claimed_hash`).
     fn apply_checked(
         &mut self,
         block: &Block,
@@ -269,6 +272,7 @@ impl Replay {
         checks: &[Result<(), crate::error::TxError>],
         claimed_hash: &Hash,
         commit: &CommitCertificate,
+        commit_valid: Option<&[bool]>,
     ) -> Result<(), AuditError> {
         let height = self.tip.height + 1;
         let sigs = chain::Signatures::Prechecked(checks);
@@ -284,13 +288,18 @@ impl Replay {
                 computed: effects.block_hash.to_hex(),
             });
         }
-        verify_commit(
-            &self.tip.chain_id,
-            height,
-            &effects.block_hash,
-            commit,
-            &self.tip.next_validators,
-        )
+        // The block is at `height` and hashes to the claimed hash (both
+        // checked above): the flags are for this very precommit.
+        match commit_valid {
+            Some(valid) => verify_commit_prechecked(commit, &self.tip.next_validators, valid),
+            None => verify_commit(
+                &self.tip.chain_id,
+                height,
+                &effects.block_hash,
+                commit,
+                &self.tip.next_validators,
+            ),
+        }
         .map_err(|e| AuditError::BadCommit {
             height,
             error: e.to_string(),
@@ -312,31 +321,42 @@ impl Replay {
 
     /// Reads and replays blocks from `source` up to `target`, in a
     /// pipeline: a reader thread fetches and decodes the next blocks, a
-    /// checker runs their stateless checks (fields, and signatures in
-    /// batches on all cores), and this thread executes them in order.
+    /// checker runs their stateless checks (fields, and the signatures of
+    /// their transactions and of their commits, in batches on all cores),
+    /// and this thread executes them in order.
     pub fn run<S: ChainSource + Sync>(
         &mut self,
         source: &S,
         target: u64,
         mut progress: impl FnMut(u64, u64, u64),
     ) -> Result<(), AuditError> {
-        /// Blocks each stage may run ahead of the next, at most.
+        /// Runs of blocks each stage may hold ahead of the next, at most.
         const AHEAD: usize = 4;
+        /// The reader hands consecutive blocks on together, in a run that
+        /// ends at the first block that brings it to this many
+        /// transactions (so a large block is a run alone) ...
+        const RUN_TXS: usize = 256;
+        /// ... or at this many blocks. A quiet chain's blocks hold few
+        /// transactions or none (one comes at least every heartbeat), and
+        /// the signatures of their commits, from the same few validators,
+        /// verify far faster many at a time than block by block.
+        const RUN_BLOCKS: usize = 64;
         let first = self.tip.height + 1;
         if first > target {
             return Ok(());
         }
         type Read = (Block, Option<TxRows>, Hash, CommitCertificate);
-        type Checked = (Read, Vec<Result<(), crate::error::TxError>>);
+        type Checked = (Read, Vec<Result<(), crate::error::TxError>>, Vec<bool>);
         let chain_id = self.tip.chain_id.clone();
         std::thread::scope(|scope| {
             let (read_tx, read_rx) =
-                std::sync::mpsc::sync_channel::<Result<Read, AuditError>>(AHEAD);
+                std::sync::mpsc::sync_channel::<Result<Vec<Read>, AuditError>>(AHEAD);
             let (checked_tx, checked_rx) =
-                std::sync::mpsc::sync_channel::<Result<Checked, AuditError>>(AHEAD);
+                std::sync::mpsc::sync_channel::<Result<Vec<Checked>, AuditError>>(AHEAD);
             scope.spawn(move || {
+                let (mut run, mut run_txs) = (Vec::new(), 0);
                 for height in first..=target {
-                    let read = (|| {
+                    let read = (|| -> Result<Read, S::Error> {
                         let (block, rows) = source.block_and_rows(height)?;
                         Ok((
                             block,
@@ -345,45 +365,81 @@ impl Replay {
                             source.commit(height)?,
                         ))
                     })();
-                    let read = read.map_err(|e: S::Error| AuditError::Unreadable {
-                        height,
-                        error: e.to_string(),
-                    });
-                    let failed = read.is_err();
-                    // The next stage hung up: a fault was found.
-                    if read_tx.send(read).is_err() || failed {
-                        return;
+                    // A send fails when the next stage hung up: a fault was
+                    // found.
+                    match read {
+                        Ok(read) => {
+                            run_txs += read.0.txs.len();
+                            run.push(read);
+                            let full = run_txs >= RUN_TXS || run.len() >= RUN_BLOCKS;
+                            if full || height == target {
+                                run_txs = 0;
+                                if read_tx.send(Ok(std::mem::take(&mut run))).is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            // The blocks read before it first, so that the
+                            // failure is reported at its height.
+                            if !run.is_empty() && read_tx.send(Ok(run)).is_err() {
+                                return;
+                            }
+                            let _ = read_tx.send(Err(AuditError::Unreadable {
+                                height,
+                                error: e.to_string(),
+                            }));
+                            return;
+                        }
                     }
                 }
             });
             scope.spawn(move || {
                 // Blocks are checked one per core, side by side, each in
                 // as few signature batches as it takes: the checker waits
-                // for as many blocks as there are cores (fewer only at the
-                // end of the stream). A block checked alone would be split
-                // into small batches to spread it over the cores, which
-                // costs about a third more per signature. The reader stops
-                // after a failed read, so a failure ends the stream.
+                // for as many runs as there are cores (fewer only at the
+                // end of the stream), one large block each or many small
+                // ones. A block checked alone would be split into small
+                // batches to spread it over the cores, which costs about a
+                // third more per signature. The commits' signatures of all
+                // the blocks are checked together. The reader stops after
+                // a failed read, so a failure ends the stream.
                 let workers = rayon::current_num_threads().max(1);
                 let mut failed = None;
                 while failed.is_none() {
                     let Ok(first) = read_rx.recv() else { return };
-                    let mut reads = Vec::with_capacity(workers);
+                    let mut runs = Vec::with_capacity(workers);
                     let mut next = Some(first);
                     while let Some(r) = next.take() {
                         match r {
-                            Ok(read) => reads.push(read),
+                            Ok(run) => runs.push(run),
                             Err(e) => failed = Some(e),
                         }
-                        if failed.is_none() && reads.len() < workers {
+                        if failed.is_none() && runs.len() < workers {
                             next = read_rx.recv().ok();
                         }
                     }
+                    let reads: Vec<&Read> = runs.iter().flatten().collect();
                     let txs: Vec<&[crate::tx::Transaction]> =
                         reads.iter().map(|r| r.0.txs.as_slice()).collect();
                     let checks = chain::check_blocks_batched(&txs, &chain_id);
-                    for checked in reads.into_iter().zip(checks) {
-                        if checked_tx.send(Ok(checked)).is_err() {
+                    // Each commit's signatures, for the block's height and
+                    // the hash claimed for it: the executor uses the flags
+                    // only once it has found the block at that height and
+                    // hashing to that hash.
+                    let commits: Vec<(u64, &Hash, &CommitCertificate)> = reads
+                        .iter()
+                        .map(|(block, _, hash, commit)| (block.header.height, hash, commit))
+                        .collect();
+                    let commit_checks = vote::check_commit_signatures(&chain_id, &commits);
+                    let mut checked = checks.into_iter().zip(commit_checks);
+                    for run in runs {
+                        let run: Vec<Checked> = run
+                            .into_iter()
+                            .zip(&mut checked)
+                            .map(|(read, (checks, valid))| (read, checks, valid))
+                            .collect();
+                        if checked_tx.send(Ok(run)).is_err() {
                             return;
                         }
                     }
@@ -392,14 +448,22 @@ impl Replay {
                     let _ = checked_tx.send(Err(e));
                 }
             });
-            for height in first..=target {
-                let ((block, rows, hash, commit), checks) =
-                    checked_rx.recv().map_err(|_| AuditError::Unreadable {
-                        height,
-                        error: "the reader stopped".into(),
-                    })??;
-                self.apply_checked(&block, rows.as_deref(), &checks, &hash, &commit)?;
-                progress(height, target, self.transactions);
+            while self.tip.height < target {
+                let run = checked_rx.recv().map_err(|_| AuditError::Unreadable {
+                    height: self.tip.height + 1,
+                    error: "the reader stopped".into(),
+                })??;
+                for ((block, rows, hash, commit), checks, commit_valid) in run {
+                    self.apply_checked(
+                        &block,
+                        rows.as_deref(),
+                        &checks,
+                        &hash,
+                        &commit,
+                        Some(&commit_valid),
+                    )?;
+                    progress(self.tip.height, target, self.transactions);
+                }
             }
             Ok(())
         })
