@@ -427,3 +427,107 @@ async fn the_api_audit_passes_an_honest_node_and_names_every_lie() {
     let (_, now) = outcome.unwrap();
     assert!(now >= seen, "{now} < {seen}");
 }
+
+/// What a quiet chain's audit asks of its node, as a proxy in front of it
+/// sees: the paths asked, and whether block 2 was asked for while block
+/// 1's answer was still held back.
+struct Watch {
+    upstream: String,
+    http: reqwest::Client,
+    asked: std::sync::Mutex<Vec<String>>,
+    second_asked: tokio::sync::Notify,
+    overlapped: std::sync::atomic::AtomicBool,
+}
+
+async fn watch(State(w): State<Arc<Watch>>, uri: Uri, headers: axum::http::HeaderMap) -> Response {
+    let path = uri.path().to_string();
+    w.asked.lock().unwrap().push(path.clone());
+    if path == "/v1/blocks/2" {
+        w.second_asked.notify_one();
+    }
+    if path == "/v1/blocks/1" {
+        // Block 1 is answered once block 2 has been asked for: an audit
+        // that asks for one block at a time waits out the bound instead.
+        let asked = tokio::time::timeout(Duration::from_secs(5), w.second_asked.notified()).await;
+        w.overlapped
+            .store(asked.is_ok(), std::sync::atomic::Ordering::SeqCst);
+    }
+    let mut request = w.http.get(format!(
+        "{}{}",
+        w.upstream,
+        uri.path_and_query().map_or("/", |p| p.as_str())
+    ));
+    if let Some(h) = headers.get(MIN_HEIGHT_HEADER) {
+        request = request.header(MIN_HEIGHT_HEADER, h.clone());
+    }
+    let r = request.send().await.unwrap();
+    let status = r.status();
+    let height = r.headers().get(HEIGHT_HEADER).cloned();
+    let body = r.bytes().await.unwrap_or_default();
+    let mut answer = (status, [("content-type", "application/json")], body).into_response();
+    if let Some(h) = height {
+        answer.headers_mut().insert(HEIGHT_HEADER, h);
+    }
+    answer
+}
+
+/// A quiet chain (blocks without transactions, as the heartbeat makes
+/// them) is audited over the API with several blocks asked for at once,
+/// each block once, no block's empty transaction list, and nothing past
+/// the chain's height.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_audit_fetches_a_quiet_chain_ahead_and_only_what_it_needs() {
+    use charity_ledger::dev;
+    const BLOCKS: u64 = 100;
+    let dir = tempfile::tempdir().unwrap();
+    let validators: Vec<_> = (0..4)
+        .map(|i| dev::key(&format!("validator-{i}")))
+        .collect();
+    let org = charity_ledger::org_id::OrgId::from_parts("11440100MB0000001").unwrap();
+    let genesis = dev::genesis(
+        "quiet",
+        1_767_225_600_000,
+        &org,
+        &dev::key("regulator"),
+        &validators,
+    )
+    .unwrap();
+    let store = charity_ledger::Store::open_or_init(dir.path(), &genesis).unwrap();
+    let mut chain = dev::DevChain::new(store, validators);
+    for i in 1..=BLOCKS {
+        chain
+            .commit_block(Vec::new(), 1_767_225_600_000 + i * 10_000)
+            .unwrap();
+    }
+    drop(chain);
+    let store = charity_ledger::Store::open(dir.path()).unwrap();
+    let node = charity_node::api::ApiState::new(Arc::new(std::sync::RwLock::new(store)), 10);
+    let node = serve(charity_node::api::router(node)).await;
+    let w = Arc::new(Watch {
+        upstream: node,
+        http: reqwest::Client::new(),
+        asked: Default::default(),
+        second_asked: tokio::sync::Notify::new(),
+        overlapped: Default::default(),
+    });
+    let proxied = serve(axum::Router::new().fallback(watch).with_state(w.clone())).await;
+    let report = run_audit(proxied, Some(genesis.hash().unwrap()))
+        .await
+        .unwrap();
+    assert_eq!((report.blocks, report.transactions), (BLOCKS, 0));
+    assert!(
+        w.overlapped.load(std::sync::atomic::Ordering::SeqCst),
+        "block 2 was not asked for while block 1 was on its way"
+    );
+    let asked = w.asked.lock().unwrap().clone();
+    let blocks: Vec<u64> = asked
+        .iter()
+        .filter_map(|p| p.strip_prefix("/v1/blocks/"))
+        .map(|h| h.parse().unwrap_or_else(|_| panic!("asked {h}")))
+        .collect();
+    let mut once = blocks.clone();
+    once.sort_unstable();
+    once.dedup();
+    assert_eq!(once.len(), blocks.len(), "a block asked twice: {blocks:?}");
+    assert_eq!(once, (1..=BLOCKS).collect::<Vec<_>>());
+}

@@ -9,7 +9,9 @@
 //! it computed itself. The first disagreement is reported with its height,
 //! transaction or record, and field.
 
-use std::sync::Mutex;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use charity_ledger::audit::{AuditError, ChainSource, Replay};
 use charity_ledger::block::Header;
@@ -89,33 +91,135 @@ pub struct ApiAuditReport {
     pub records: u64,
 }
 
-/// A node's API as a source of blocks. One block's answer is kept, since
-/// its header, hash and commit come in one response.
+/// A node's API as a source of blocks.
+///
+/// Blocks are fetched ahead, several at once: a replay asks for them one
+/// after the other, and one request at a time would make the audit wait a
+/// round trip (two, with the transactions) for every block, most of its
+/// time on a quiet chain's many small blocks over a network. Nothing past
+/// the height the replay is running to is fetched. A block whose header
+/// counts no transactions is fetched without asking for its (empty) list:
+/// the replay recomputes the header from the transactions it has, so a
+/// header that hid some would not hash to the block's hash, which the
+/// commit signs. A block whose fetch ahead failed is asked for again,
+/// alone, when the replay reaches it, and only that answer counts. The
+/// block being replayed is kept, since its header, hash and commit come in
+/// one answer.
 struct ApiSource<'a> {
     client: &'a Client,
-    last: Mutex<Option<(u64, Value)>>,
+    last: Mutex<Option<(u64, Arc<Fetched>)>>,
+    /// Blocks fetched ahead, by height, with what went wrong fetching one.
+    ahead: Mutex<BTreeMap<u64, Result<Arc<Fetched>, String>>>,
+    /// The height the replay is running to: nothing past it is fetched.
+    limit: AtomicU64,
 }
+
+/// One block's answers: the block, and its transactions (`None` for a
+/// block whose header counts none).
+struct Fetched {
+    block: Value,
+    txs: Option<Value>,
+}
+
+/// Blocks fetched at once, at most.
+const FETCH_AHEAD: u64 = 8;
 
 fn field<'v>(v: &'v Value, name: &str, what: &str) -> Result<&'v Value, String> {
     v.get(name).ok_or_else(|| format!("{what} has no {name:?}"))
 }
 
-impl ApiSource<'_> {
-    fn block_json(&self, height: u64) -> Result<Value, String> {
-        // The lock is only ever taken by the audit's reader thread.
+impl<'a> ApiSource<'a> {
+    fn new(client: &'a Client) -> Self {
+        ApiSource {
+            client,
+            last: Mutex::new(None),
+            ahead: Mutex::new(BTreeMap::new()),
+            limit: AtomicU64::new(0),
+        }
+    }
+
+    /// Replays `replay` on to `target`, fetching no block past it.
+    fn run(
+        &self,
+        replay: &mut Replay,
+        target: u64,
+        progress: impl FnMut(u64, u64, u64),
+    ) -> Result<(), AuditError> {
+        self.limit.store(target, Ordering::Relaxed);
+        replay.run(self, target, progress)
+    }
+
+    /// Block `height`'s answers.
+    fn fetched(&self, height: u64) -> Result<Arc<Fetched>, String> {
+        // The locks are only ever taken by the audit's reader thread.
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((h, v)) = last.as_ref() {
+        if let Some((h, f)) = last.as_ref() {
             if *h == height {
-                return Ok(v.clone());
+                return Ok(f.clone());
             }
         }
-        let v = self
-            .client
-            .at_least(height)
-            .get_json(&format!("/v1/blocks/{height}"))
-            .map_err(|e| e.to_string())?;
-        *last = Some((height, v.clone()));
-        Ok(v)
+        let f = self.take_ahead(height)?;
+        *last = Some((height, f.clone()));
+        Ok(f)
+    }
+
+    /// Block `height` from the blocks fetched ahead, fetching it and the
+    /// next ones (up to the limit) first if it is not there.
+    fn take_ahead(&self, height: u64) -> Result<Arc<Fetched>, String> {
+        let mut ahead = self.ahead.lock().unwrap_or_else(|p| p.into_inner());
+        // What is below is no longer wanted.
+        *ahead = ahead.split_off(&height);
+        if !ahead.contains_key(&height) {
+            let limit = self.limit.load(Ordering::Relaxed).max(height);
+            let last = limit.min(height.saturating_add(FETCH_AHEAD - 1));
+            let fetched: Vec<(u64, Result<Arc<Fetched>, String>)> = std::thread::scope(|s| {
+                let fetches: Vec<_> = (height..=last)
+                    .map(|h| (h, s.spawn(move || self.fetch(h).map(Arc::new))))
+                    .collect();
+                fetches
+                    .into_iter()
+                    .map(|(h, f)| {
+                        let f = f
+                            .join()
+                            .unwrap_or_else(|_| Err(format!("fetching block {h} failed")));
+                        (h, f)
+                    })
+                    .collect()
+            });
+            ahead.extend(fetched);
+        }
+        match ahead.remove(&height) {
+            Some(Ok(f)) => Ok(f),
+            // Asked again alone, as the first time it may have been asked
+            // beside many others: behind a load balancer over nodes at
+            // different heights, each of a read's few attempts must not
+            // all land on a node that lags.
+            _ => self.fetch(height).map(Arc::new),
+        }
+    }
+
+    /// Fetches block `height` and, unless its header counts none, its
+    /// transactions.
+    fn fetch(&self, height: u64) -> Result<Fetched, String> {
+        let client = self.client.at_least(height);
+        let what = format!("/v1/blocks/{height}");
+        let block = client.get_json(&what).map_err(|e| e.to_string())?;
+        let count = field(&block, "header", &what)?
+            .get("tx_count")
+            .and_then(Value::as_u64);
+        let txs = match count {
+            Some(0) => None,
+            _ => Some(
+                client
+                    .get_json(&format!("{what}/txs"))
+                    .map_err(|e| e.to_string())?,
+            ),
+        };
+        Ok(Fetched { block, txs })
+    }
+
+    fn block_json(&self, height: u64) -> Result<Value, String> {
+        self.fetched(height).map(|f| f.block.clone())
     }
 
     /// The height of the chain, from a node that has reached `at_least`
@@ -144,16 +248,17 @@ impl ChainSource for ApiSource<'_> {
 
     fn block(&self, height: u64) -> Result<Block, String> {
         let what = format!("/v1/blocks/{height}");
-        let v = self.block_json(height)?;
-        let header: Header = serde_json::from_value(field(&v, "header", &what)?.clone())
+        let f = self.fetched(height)?;
+        let header: Header = serde_json::from_value(field(&f.block, "header", &what)?.clone())
             .map_err(|e| format!("{what}: the header does not decode: {e}"))?;
+        let Some(t) = &f.txs else {
+            return Ok(Block {
+                header,
+                txs: Vec::new(),
+            });
+        };
         let what = format!("/v1/blocks/{height}/txs");
-        let t = self
-            .client
-            .at_least(height)
-            .get_json(&what)
-            .map_err(|e| e.to_string())?;
-        let txs = field(&t, "txs", &what)?
+        let txs = field(t, "txs", &what)?
             .as_array()
             .ok_or_else(|| format!("{what}: txs is not a list"))?
             .iter()
@@ -265,11 +370,7 @@ fn audit_stopping(
     stop: Option<u64>,
     mut progress: impl FnMut(u64, u64, u64),
 ) -> Result<(ApiAuditReport, Replay, u64, Option<Hash>), ApiAuditError> {
-    let source = ApiSource {
-        client,
-        last: Mutex::new(None),
-    };
-    let source = &source;
+    let source = &ApiSource::new(client);
     let mut replay = Replay::new(genesis)?;
     let target = match stop {
         Some(stop) => source.height_from(stop),
@@ -278,10 +379,10 @@ fn audit_stopping(
     .map_err(ApiAuditError::Node)?;
     let mut stopped = None;
     if let Some(stop) = stop.filter(|s| *s <= target) {
-        replay.run(source, stop, &mut progress)?;
+        source.run(&mut replay, stop, &mut progress)?;
         stopped = Some(replay.block_hash());
     }
-    replay.run(source, target, &mut progress)?;
+    source.run(&mut replay, target, &mut progress)?;
     // The node may go on committing while its state is compared: each
     // answer says the height it was read at, and is compared with the
     // replay carried on to exactly that height.
@@ -334,7 +435,8 @@ impl<P: FnMut(u64, u64, u64)> Chase<'_, P> {
                 self.replay.height()
             )));
         }
-        self.replay.run(self.source, height, &mut self.progress)?;
+        self.source
+            .run(&mut self.replay, height, &mut self.progress)?;
         Ok((v, height))
     }
 
