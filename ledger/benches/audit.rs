@@ -6,7 +6,8 @@
 //! to its replay with the blocks already in memory (what the audit would
 //! make with a store that cost nothing to read and compare). Then the
 //! audit of a quiet chain, blocks without transactions, in blocks a
-//! second.
+//! second, and of a chain of small blocks (2,000 blocks of ten
+//! donations).
 //!
 //! Run: `cargo bench -p charity-ledger --bench audit` (TXS=n to change the
 //! chain's size, default 1,000,000; blocks of 1,000; CHAIN=dir keeps the
@@ -243,6 +244,34 @@ fn main() {
         "audit of a quiet chain: {} blocks without transactions in {quiet_secs:.1} s = {quiet_rate:.0} blocks/s ({:.0} commit signatures/s)",
         quiet_report.blocks,
         quiet_rate * validators().len() as f64
+    );
+
+    // A chain of small blocks, as steady light traffic makes them: ten
+    // donations each.
+    let small_blocks: u32 = 2_000;
+    let small_dir = tempfile::tempdir().expect("temp dir");
+    let mut w =
+        World::with_backend(Store::open_or_init(small_dir.path(), &genesis()).expect("store"));
+    let platform = w.platform.key.clone();
+    for b in 0..small_blocks {
+        let txs = (0..10)
+            .map(|i| {
+                let d = w.donation(&lunch(), 100_00, &code((b * 10 + i) % 50_000), None);
+                w.tx(&platform, d)
+            })
+            .collect();
+        w.commit(txs);
+    }
+    drop(w);
+    let t = Instant::now();
+    let small = Store::open_unverified(small_dir.path()).expect("reopen");
+    let small_report = replay(&small, |_, _, _| {}).expect("the small blocks' chain is intact");
+    let small_secs = t.elapsed().as_secs_f64();
+    println!(
+        "audit of a chain of small blocks: {} transactions in {} blocks in {small_secs:.1} s = {:.0} tx/s",
+        small_report.transactions,
+        small_report.blocks,
+        small_report.transactions as f64 / small_secs
     );
 
     println!("raw ed25519 batch verification, all cores: {batch:.0} sig/s; verify_strict: {strict:.0} sig/s");

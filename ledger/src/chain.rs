@@ -226,23 +226,26 @@ const SIG_BATCH_WHOLE: usize = 1_024;
 /// [`check_all_stateless`] with the signatures verified in batches of
 /// `batch`; a batch that fails is checked again one by one, so the results
 /// are those of [`check_all_stateless`].
-fn check_all_stateless_batched(
-    txs: &[Transaction],
+fn check_all_stateless_batched<T: std::borrow::Borrow<Transaction> + Sync>(
+    txs: &[T],
     chain_id: &str,
     batch: usize,
 ) -> Vec<Result<(), TxError>> {
-    let keys = crate::crypto::KeyCache::new(txs.iter().map(|t| &t.body().signer));
+    let keys = crate::crypto::KeyCache::new(txs.iter().map(|t| &t.borrow().body().signer));
     txs.par_chunks(batch.max(1))
         .flat_map_iter(|chunk| {
             let fields: Vec<Result<(), TxError>> = chunk
                 .iter()
-                .map(|tx| validate::check_fields(tx, chain_id))
+                .map(|tx| validate::check_fields(tx.borrow(), chain_id))
                 .collect();
-            let ids: Vec<Hash> = chunk.iter().map(|t| t.id()).collect();
+            let ids: Vec<Hash> = chunk.iter().map(|t| t.borrow().id()).collect();
             let items: Vec<_> = chunk
                 .iter()
                 .zip(&ids)
-                .map(|(t, id)| (t.body().signer, id.as_bytes().as_slice(), t.sig()))
+                .map(|(t, id)| {
+                    let t = t.borrow();
+                    (t.body().signer, id.as_bytes().as_slice(), t.sig())
+                })
                 .collect();
             let all_valid = keys.verify_batch(&items);
             chunk
@@ -253,7 +256,7 @@ fn check_all_stateless_batched(
                     if all_valid {
                         Ok(())
                     } else {
-                        validate::check_signature_cached(tx, &keys)
+                        validate::check_signature_cached(tx.borrow(), &keys)
                     }
                 })
                 .collect::<Vec<_>>()
@@ -425,12 +428,29 @@ impl Signatures<'_> {
 /// With more than one block, the blocks are spread over the cores and each
 /// is verified in as few batches as possible, which costs less per
 /// signature than splitting every block over the cores.
+///
+/// Blocks smaller than a batch per core (a quiet chain's) are checked
+/// together: their transactions in one list, cut into a batch per core,
+/// and the results handed back block by block. A batch's results do not
+/// depend on what else is in it (a failing batch is re-checked one by
+/// one), so each block's are the same either way.
 pub fn check_blocks_batched(
     blocks: &[&[Transaction]],
     chain_id: &str,
 ) -> Vec<Vec<Result<(), TxError>>> {
+    let workers = rayon::current_num_threads().max(1);
+    let total: usize = blocks.iter().map(|b| b.len()).sum();
     match blocks {
         [one] => vec![Signatures::Batched.check(one, chain_id)],
+        _ if blocks.len() > workers && total < SIG_BATCH_WHOLE * workers => {
+            let all: Vec<&Transaction> = blocks.iter().flat_map(|b| b.iter()).collect();
+            let results = check_all_stateless_batched(&all, chain_id, total.div_ceil(workers));
+            let mut rest = results.into_iter();
+            blocks
+                .iter()
+                .map(|b| rest.by_ref().take(b.len()).collect())
+                .collect()
+        }
         _ => blocks
             .par_iter()
             .map(|txs| check_all_stateless_batched(txs, chain_id, SIG_BATCH_WHOLE))

@@ -146,3 +146,48 @@ fn blocks_checked_together_are_judged_as_one_by_one() {
     let alone = charity_ledger::chain::check_blocks_batched(&blocks[1..2], &chain_id);
     assert_eq!(alone[0], together[1]);
 }
+
+#[test]
+fn many_small_blocks_checked_together_are_judged_as_one_by_one() {
+    // Many small blocks (and empty ones) are checked together, in one list
+    // cut into a batch per core; each block still gets its own results.
+    let mut w = W::new();
+    let platform = w.platform.key.clone();
+    let charity = w.charity.key.clone();
+    let mut small: Vec<Vec<Transaction>> = Vec::new();
+    for b in 0..40u32 {
+        let txs = match b % 4 {
+            0 => Vec::new(),
+            1 => {
+                let d = w.disbursement(&lunch(), 1_00, "meals", W::vendor());
+                vec![w.tx(&charity, d)]
+            }
+            _ => (0..3)
+                .map(|i| {
+                    let d = w.donation(&lunch(), 100_00, &code(b * 10 + i + 1), None);
+                    w.tx(&platform, d)
+                })
+                .collect(),
+        };
+        small.push(txs);
+    }
+    let t = small[22][1].clone();
+    small[22][1] =
+        Transaction::from_parts(t.body().clone(), charity_ledger::Signature::from([9u8; 64]))
+            .unwrap();
+    let chain_id = w.chain.tip().chain_id.clone();
+    let blocks: Vec<&[Transaction]> = small.iter().map(Vec::as_slice).collect();
+    let together = charity_ledger::chain::check_blocks_batched(&blocks, &chain_id);
+    assert_eq!(together.len(), blocks.len());
+    for (txs, got) in blocks.iter().zip(&together) {
+        assert_eq!(*got, Signatures::Strict.check(txs, &chain_id));
+    }
+    let bad: Vec<(usize, usize)> = together
+        .iter()
+        .enumerate()
+        .flat_map(|(b, r)| r.iter().enumerate().map(move |(i, r)| (b, i, r.is_err())))
+        .filter(|(_, _, bad)| *bad)
+        .map(|(b, i, _)| (b, i))
+        .collect();
+    assert_eq!(bad, vec![(22, 1)]);
+}
