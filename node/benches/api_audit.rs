@@ -7,14 +7,16 @@
 //! Run: `cargo bench -p charity-node --bench api_audit` (QUIET=n blocks,
 //! default 2,000; DELAY_MS=n for the proxy's delay, default 20).
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::http::{HeaderMap, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
-use charity_ledger::dev;
+use axum::http::{HeaderMap, Uri};
+use axum::response::Response;
 use charity_sdk::audit;
-use charity_sdk::client::{Client, HEIGHT_HEADER, MIN_HEIGHT_HEADER};
+use charity_sdk::client::Client;
 
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -44,22 +46,7 @@ async fn delayed(
 ) -> Response {
     tokio::time::sleep(delay).await;
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
-    let mut request = http.get(format!("{upstream}{path}"));
-    if let Some(h) = headers.get(MIN_HEIGHT_HEADER) {
-        request = request.header(MIN_HEIGHT_HEADER, h.clone());
-    }
-    let r = match request.send().await {
-        Ok(r) => r,
-        Err(e) => return (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
-    };
-    let status = r.status();
-    let height = r.headers().get(HEIGHT_HEADER).cloned();
-    let body = r.bytes().await.unwrap_or_default();
-    let mut answer = (status, [("content-type", "application/json")], body).into_response();
-    if let Some(h) = height {
-        answer.headers_mut().insert(HEIGHT_HEADER, h);
-    }
-    answer
+    common::relay(&http, &format!("{upstream}{path}"), &headers).await
 }
 
 /// Audits the chain at `url`; blocks and seconds.
@@ -83,21 +70,7 @@ async fn main() {
         "charity-node API audit benchmark: a quiet chain of {blocks} blocks without transactions"
     );
     let dir = tempfile::tempdir().expect("temp dir");
-    let validators: Vec<_> = (0..4)
-        .map(|i| dev::key(&format!("validator-{i}")))
-        .collect();
-    let org = charity_ledger::org_id::OrgId::from_parts("11440100MB0000001").expect("org id");
-    let start = 1_767_225_600_000;
-    let genesis =
-        dev::genesis("quiet", start, &org, &dev::key("regulator"), &validators).expect("genesis");
-    let store = charity_ledger::Store::open_or_init(dir.path(), &genesis).expect("store");
-    let mut chain = dev::DevChain::new(store, validators);
-    for i in 1..=blocks {
-        chain
-            .commit_block(Vec::new(), start + i * 10_000)
-            .expect("block");
-    }
-    drop(chain);
+    common::quiet_chain(dir.path(), blocks);
     let store = charity_ledger::Store::open(dir.path()).expect("reopen");
     let state = charity_node::api::ApiState::new(Arc::new(std::sync::RwLock::new(store)), 10);
     let node = serve(charity_node::api::router(state)).await;

@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use charity_ledger::export::Period;
 use charity_ledger::hex::Hash;
 use charity_sdk::audit::{self, ApiAuditError};
-use charity_sdk::client::{Client, HEIGHT_HEADER, MIN_HEIGHT_HEADER};
+use charity_sdk::client::{Client, HEIGHT_HEADER};
 use common::Demo;
 use serde_json::Value;
 
@@ -150,22 +150,7 @@ async fn balance(
     let n = b.next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let upstream = &b.upstreams[n % b.upstreams.len()];
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
-    let mut request = b.http.get(format!("{upstream}{path}"));
-    if let Some(h) = headers.get(MIN_HEIGHT_HEADER) {
-        request = request.header(MIN_HEIGHT_HEADER, h.clone());
-    }
-    let r = match request.send().await {
-        Ok(r) => r,
-        Err(e) => return (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
-    };
-    let status = r.status();
-    let height = r.headers().get(HEIGHT_HEADER).cloned();
-    let body = r.bytes().await.unwrap_or_default();
-    let mut answer = (status, [("content-type", "application/json")], body).into_response();
-    if let Some(h) = height {
-        answer.headers_mut().insert(HEIGHT_HEADER, h);
-    }
-    answer
+    common::relay(&b.http, &format!("{upstream}{path}"), &headers).await
 }
 
 /// Serves `app` on a loopback port; its URL.
@@ -452,23 +437,8 @@ async fn watch(State(w): State<Arc<Watch>>, uri: Uri, headers: axum::http::Heade
         w.overlapped
             .store(asked.is_ok(), std::sync::atomic::Ordering::SeqCst);
     }
-    let mut request = w.http.get(format!(
-        "{}{}",
-        w.upstream,
-        uri.path_and_query().map_or("/", |p| p.as_str())
-    ));
-    if let Some(h) = headers.get(MIN_HEIGHT_HEADER) {
-        request = request.header(MIN_HEIGHT_HEADER, h.clone());
-    }
-    let r = request.send().await.unwrap();
-    let status = r.status();
-    let height = r.headers().get(HEIGHT_HEADER).cloned();
-    let body = r.bytes().await.unwrap_or_default();
-    let mut answer = (status, [("content-type", "application/json")], body).into_response();
-    if let Some(h) = height {
-        answer.headers_mut().insert(HEIGHT_HEADER, h);
-    }
-    answer
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    common::relay(&w.http, &format!("{}{path}", w.upstream), &headers).await
 }
 
 /// A quiet chain (blocks without transactions, as the heartbeat makes
@@ -477,29 +447,9 @@ async fn watch(State(w): State<Arc<Watch>>, uri: Uri, headers: axum::http::Heade
 /// the chain's height.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_audit_fetches_a_quiet_chain_ahead_and_only_what_it_needs() {
-    use charity_ledger::dev;
     const BLOCKS: u64 = 100;
     let dir = tempfile::tempdir().unwrap();
-    let validators: Vec<_> = (0..4)
-        .map(|i| dev::key(&format!("validator-{i}")))
-        .collect();
-    let org = charity_ledger::org_id::OrgId::from_parts("11440100MB0000001").unwrap();
-    let genesis = dev::genesis(
-        "quiet",
-        1_767_225_600_000,
-        &org,
-        &dev::key("regulator"),
-        &validators,
-    )
-    .unwrap();
-    let store = charity_ledger::Store::open_or_init(dir.path(), &genesis).unwrap();
-    let mut chain = dev::DevChain::new(store, validators);
-    for i in 1..=BLOCKS {
-        chain
-            .commit_block(Vec::new(), 1_767_225_600_000 + i * 10_000)
-            .unwrap();
-    }
-    drop(chain);
+    let genesis = common::quiet_chain(dir.path(), BLOCKS);
     let store = charity_ledger::Store::open(dir.path()).unwrap();
     let node = charity_node::api::ApiState::new(Arc::new(std::sync::RwLock::new(store)), 10);
     let node = serve(charity_node::api::router(node)).await;

@@ -79,3 +79,50 @@ pub fn tag(code: &str) -> String {
         .as_str()
         .to_string()
 }
+
+/// Relays a read to `url` with the `Ledger-Min-Height` it asked for, and
+/// hands back the answer's status, body and `Ledger-Height` (for proxies
+/// and balancers that tests and benches put in front of a node).
+pub async fn relay(
+    http: &reqwest::Client,
+    url: &str,
+    headers: &axum::http::HeaderMap,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    use charity_sdk::client::{HEIGHT_HEADER, MIN_HEIGHT_HEADER};
+    let mut request = http.get(url);
+    if let Some(h) = headers.get(MIN_HEIGHT_HEADER) {
+        request = request.header(MIN_HEIGHT_HEADER, h.clone());
+    }
+    let r = match request.send().await {
+        Ok(r) => r,
+        Err(e) => return (axum::http::StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+    };
+    let status = r.status();
+    let height = r.headers().get(HEIGHT_HEADER).cloned();
+    let body = r.bytes().await.unwrap_or_default();
+    let mut answer = (status, [("content-type", "application/json")], body).into_response();
+    if let Some(h) = height {
+        answer.headers_mut().insert(HEIGHT_HEADER, h);
+    }
+    answer
+}
+
+/// A chain of `blocks` blocks without transactions (as the heartbeat makes
+/// them when nothing is submitted), committed by four validators into a
+/// store under `dir`; its genesis.
+pub fn quiet_chain(dir: &std::path::Path, blocks: u64) -> charity_ledger::Genesis {
+    use charity_ledger::dev;
+    let validators: Vec<_> = (0..4)
+        .map(|i| dev::key(&format!("validator-{i}")))
+        .collect();
+    let org = charity_ledger::org_id::OrgId::from_parts("11440100MB0000001").unwrap();
+    let start = 1_767_225_600_000;
+    let genesis = dev::genesis("quiet", start, &org, &dev::key("regulator"), &validators).unwrap();
+    let store = charity_ledger::Store::open_or_init(dir, &genesis).unwrap();
+    let mut chain = dev::DevChain::new(store, validators);
+    for i in 1..=blocks {
+        chain.commit_block(Vec::new(), start + i * 10_000).unwrap();
+    }
+    genesis
+}
