@@ -22,7 +22,7 @@ use crate::kv::{MemKv, Write};
 use crate::records::CommittedTx;
 use crate::schema::{self, Key};
 use crate::store::{Store, StoreError};
-use crate::vote::{self, verify_commit, verify_commit_prechecked, CommitCertificate};
+use crate::vote::{self, verify_commit_prechecked, CommitCertificate};
 use state::{Merged, Replayed, SortedLog, SplitState};
 
 /// The stored row of each transaction of a block (its `TX` entry), in
@@ -256,13 +256,18 @@ impl Replay {
         claimed_hash: &Hash,
         commit: &CommitCertificate,
     ) -> Result<(), AuditError> {
-        let checks = chain::Signatures::Batched.check(&block.txs, &self.tip.chain_id);
-        self.apply_checked(block, None, &checks, claimed_hash, commit, None)
+        let chain_id = &self.tip.chain_id;
+        let checks = chain::Signatures::Batched.check(&block.txs, chain_id);
+        let height = self.tip.height + 1;
+        let commit_valid =
+            vote::check_commit_signatures(chain_id, &[(height, claimed_hash, commit)]);
+        let commit_valid = commit_valid.first().map_or(&[][..], Vec::as_slice);
+        self.apply_checked(block, None, &checks, claimed_hash, commit, commit_valid)
     }
 
     /// [`Replay::apply`], with the block's stateless checks (fields and
-    /// signatures, see [`chain::Signatures::check`]) already run, and,
-    /// with `commit_valid`, its commit's signatures too (one flag each, see
+    /// signatures, see [`chain::Signatures::check`]) already run, and its
+    /// commit's signatures too (one flag each, see
     /// [`vote::check_commit_signatures`], worked out for the block's own
     /// height and `claimed_hash`).
     fn apply_checked(
@@ -272,7 +277,7 @@ impl Replay {
         checks: &[Result<(), crate::error::TxError>],
         claimed_hash: &Hash,
         commit: &CommitCertificate,
-        commit_valid: Option<&[bool]>,
+        commit_valid: &[bool],
     ) -> Result<(), AuditError> {
         let height = self.tip.height + 1;
         let sigs = chain::Signatures::Prechecked(checks);
@@ -290,19 +295,11 @@ impl Replay {
         }
         // The block is at `height` and hashes to the claimed hash (both
         // checked above): the flags are for this very precommit.
-        match commit_valid {
-            Some(valid) => verify_commit_prechecked(commit, &self.tip.next_validators, valid),
-            None => verify_commit(
-                &self.tip.chain_id,
+        verify_commit_prechecked(commit, &self.tip.next_validators, commit_valid).map_err(|e| {
+            AuditError::BadCommit {
                 height,
-                &effects.block_hash,
-                commit,
-                &self.tip.next_validators,
-            ),
-        }
-        .map_err(|e| AuditError::BadCommit {
-            height,
-            error: e.to_string(),
+                error: e.to_string(),
+            }
         })?;
         let mut writes = effects.writes;
         if let Some(rows) = rows {
@@ -460,7 +457,7 @@ impl Replay {
                         &checks,
                         &hash,
                         &commit,
-                        Some(&commit_valid),
+                        &commit_valid,
                     )?;
                     progress(self.tip.height, target, self.transactions);
                 }
