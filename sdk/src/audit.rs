@@ -18,6 +18,7 @@ use charity_ledger::block::Header;
 use charity_ledger::hex::Hash;
 use charity_ledger::kv::MemKv;
 use charity_ledger::{query, Block, CommitCertificate, Genesis, Transaction};
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::client::{Client, ClientError, HEIGHT_HEADER};
@@ -103,11 +104,10 @@ pub struct ApiAuditReport {
 /// header that hid some would not hash to the block's hash, which the
 /// commit signs. A block whose fetch ahead failed is asked for again,
 /// alone, when the replay reaches it, and only that answer counts. The
-/// block being replayed is kept, since its header, hash and commit come in
-/// one answer.
+/// block being replayed stays among them until the next is asked for,
+/// since its header, hash and commit come in one answer.
 struct ApiSource<'a> {
     client: &'a Client,
-    last: Mutex<Option<(u64, Arc<Fetched>)>>,
     /// Blocks fetched ahead, by height, with what went wrong fetching one.
     ahead: Mutex<BTreeMap<u64, Result<Arc<Fetched>, String>>>,
     /// The height the replay is running to: nothing past it is fetched.
@@ -132,7 +132,6 @@ impl<'a> ApiSource<'a> {
     fn new(client: &'a Client) -> Self {
         ApiSource {
             client,
-            last: Mutex::new(None),
             ahead: Mutex::new(BTreeMap::new()),
             limit: AtomicU64::new(0),
         }
@@ -149,23 +148,10 @@ impl<'a> ApiSource<'a> {
         replay.run(self, target, progress)
     }
 
-    /// Block `height`'s answers.
+    /// Block `height`'s answers, from the blocks fetched ahead, fetching
+    /// it and the next ones (up to the limit) first if it is not there.
     fn fetched(&self, height: u64) -> Result<Arc<Fetched>, String> {
-        // The locks are only ever taken by the audit's reader thread.
-        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((h, f)) = last.as_ref() {
-            if *h == height {
-                return Ok(f.clone());
-            }
-        }
-        let f = self.take_ahead(height)?;
-        *last = Some((height, f.clone()));
-        Ok(f)
-    }
-
-    /// Block `height` from the blocks fetched ahead, fetching it and the
-    /// next ones (up to the limit) first if it is not there.
-    fn take_ahead(&self, height: u64) -> Result<Arc<Fetched>, String> {
+        // The lock is only ever taken by the audit's reader thread.
         let mut ahead = self.ahead.lock().unwrap_or_else(|p| p.into_inner());
         // What is below is no longer wanted.
         *ahead = ahead.split_off(&height);
@@ -188,14 +174,16 @@ impl<'a> ApiSource<'a> {
             });
             ahead.extend(fetched);
         }
-        match ahead.remove(&height) {
-            Some(Ok(f)) => Ok(f),
-            // Asked again alone, as the first time it may have been asked
-            // beside many others: behind a load balancer over nodes at
-            // different heights, each of a read's few attempts must not
-            // all land on a node that lags.
-            _ => self.fetch(height).map(Arc::new),
+        if let Some(Ok(f)) = ahead.get(&height) {
+            return Ok(f.clone());
         }
+        // Asked again alone, as the first time it may have been asked
+        // beside many others: behind a load balancer over nodes at
+        // different heights, each of a read's few attempts must not all
+        // land on a node that lags.
+        let f = Arc::new(self.fetch(height)?);
+        ahead.insert(height, Ok(f.clone()));
+        Ok(f)
     }
 
     /// Fetches block `height` and, unless its header counts none, its
@@ -216,10 +204,6 @@ impl<'a> ApiSource<'a> {
             ),
         };
         Ok(Fetched { block, txs })
-    }
-
-    fn block_json(&self, height: u64) -> Result<Value, String> {
-        self.fetched(height).map(|f| f.block.clone())
     }
 
     /// The height of the chain, from a node that has reached `at_least`
@@ -249,7 +233,7 @@ impl ChainSource for ApiSource<'_> {
     fn block(&self, height: u64) -> Result<Block, String> {
         let what = format!("/v1/blocks/{height}");
         let f = self.fetched(height)?;
-        let header: Header = serde_json::from_value(field(&f.block, "header", &what)?.clone())
+        let header = Header::deserialize(field(&f.block, "header", &what)?)
             .map_err(|e| format!("{what}: the header does not decode: {e}"))?;
         let Some(t) = &f.txs else {
             return Ok(Block {
@@ -273,8 +257,8 @@ impl ChainSource for ApiSource<'_> {
 
     fn block_hash(&self, height: u64) -> Result<Hash, String> {
         let what = format!("/v1/blocks/{height}");
-        let v = self.block_json(height)?;
-        field(&v, "hash", &what)?
+        let f = self.fetched(height)?;
+        field(&f.block, "hash", &what)?
             .as_str()
             .and_then(|s| Hash::parse(s).ok())
             .ok_or_else(|| format!("{what}: the hash is not 64 hex characters"))
@@ -282,8 +266,8 @@ impl ChainSource for ApiSource<'_> {
 
     fn commit(&self, height: u64) -> Result<CommitCertificate, String> {
         let what = format!("/v1/blocks/{height}");
-        let v = self.block_json(height)?;
-        serde_json::from_value(field(&v, "commit", &what)?.clone())
+        let f = self.fetched(height)?;
+        CommitCertificate::deserialize(field(&f.block, "commit", &what)?)
             .map_err(|e| format!("{what}: the commit does not decode: {e}"))
     }
 }
